@@ -1,0 +1,343 @@
+"""Figures for the study's report: image comparison grids, loss curves and metric bar charts.
+
+Every file is written through ``io.atomic_path`` so a half-written PNG never looks done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from typing import TYPE_CHECKING
+
+import cv2
+import matplotlib
+import numpy as np
+
+# Headless: pipeline rules run without a display. Set before pyplot is imported.
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from sketchback.io import atomic_path  # noqa: E402
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+GUTTER = 2  # px of white between cells and around the grid
+BACKGROUND = 255  # white canvas: gutters, header and letterbox padding
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+_TEXT_COLOUR = (0, 0, 0)
+_MIN_FONT_SCALE = 0.4  # below this Hershey glyphs stop being readable
+_TEXT_PAD = 5  # px above and below a line of text
+
+# Columns in Keras histories that are not losses; plotting them on a loss axis hides the losses.
+_NOT_LOSSES = {"epoch", "lr", "learning_rate"}
+_ESTIMATORS = ("prediction", "sketch", "mean_image")
+_ESTIMATOR_LABELS = {"prediction": "prediction", "sketch": "sketch (identity)", "mean_image": "mean image"}
+_ESTIMATOR_COLOURS = {"prediction": "tab:blue", "sketch": "tab:orange", "mean_image": "tab:grey"}
+
+
+# --------------------------------------------------------------------------- grids
+
+
+def _label_font_scale(cell: int) -> float:
+    return max(_MIN_FONT_SCALE, cell / 256.0)
+
+
+def _text_line_height(scale: float, thickness: int) -> int:
+    (_, h), baseline = cv2.getTextSize("Ag", _FONT, scale, thickness)
+    return h + baseline + 2 * _TEXT_PAD
+
+
+def header_height(cell: int = 128, title: str | None = None) -> int:
+    """Height in px of the label row (plus the title line when ``title``) of an evaluation grid.
+
+    The full grid is ``header_height(cell, title) + rows * (cell + GUTTER) + GUTTER`` tall
+    and ``ncols * (cell + GUTTER) + GUTTER`` wide.
+    """
+    scale = _label_font_scale(cell)
+    h = _text_line_height(scale, 1)
+    if title:
+        h += _text_line_height(scale * 1.25, _title_thickness(scale * 1.25))
+    return h
+
+
+def _title_thickness(scale: float) -> int:
+    return 2 if scale >= 0.6 else 1
+
+
+def _fit_text(text: str, max_width: int, scale: float, thickness: int) -> tuple[str, float]:
+    """Shrink the font (down to the legibility floor), then truncate with '..', to fit max_width."""
+    while scale > _MIN_FONT_SCALE and cv2.getTextSize(text, _FONT, scale, thickness)[0][0] > max_width:
+        scale = max(_MIN_FONT_SCALE, scale - 0.05)
+    if cv2.getTextSize(text, _FONT, scale, thickness)[0][0] <= max_width:
+        return text, scale
+    while len(text) > 1 and cv2.getTextSize(text + "..", _FONT, scale, thickness)[0][0] > max_width:
+        text = text[:-1]
+    return text + "..", scale
+
+
+def _put_centred(canvas: np.ndarray, text: str, x0: int, width: int, y0: int, scale: float, thickness: int) -> None:
+    """Draw ``text`` centred in the box starting at (x0, y0) of the given width, one line tall."""
+    text, scale = _fit_text(text, width - 4, scale, thickness)
+    (tw, th), _ = cv2.getTextSize(text, _FONT, scale, thickness)
+    x = x0 + max(0, (width - tw) // 2)
+    y = y0 + _TEXT_PAD + th  # putText's y is the baseline
+    cv2.putText(canvas, text, (x, y), _FONT, scale, _TEXT_COLOUR, thickness, cv2.LINE_AA)
+
+
+def _to_uint8_rgb(image: np.ndarray) -> np.ndarray:
+    """(H, W), (H, W, 1) or (H, W, 3), float in [0, 1] or uint8 -> (H, W, 3) uint8."""
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"grid cells must be (H, W), (H, W, 1) or (H, W, 3), got shape {image.shape}")
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.bool_:
+        return image.astype(np.uint8) * 255
+    if np.issubdtype(image.dtype, np.integer):
+        raise TypeError(f"integer images must be uint8, got {image.dtype}; convert or scale to [0, 1] floats")
+    # Out-of-range model outputs are clipped (and NaN shown black) rather than wrapped around.
+    image = np.nan_to_num(image.astype(np.float64), nan=0.0)
+    return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def _fit_cell(image: np.ndarray, cell: int) -> np.ndarray:
+    """Scale (H, W, 3) uint8 to fit a cell x cell square, keeping its aspect ratio (letterboxed)."""
+    h, w = image.shape[:2]
+    scale = cell / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    if (nh, nw) != (h, w):
+        # Nearest when enlarging so small outputs show their real pixels instead of a
+        # flattering blur; area averaging when shrinking to avoid aliasing.
+        interp = cv2.INTER_NEAREST if scale > 1 else cv2.INTER_AREA
+        image = cv2.resize(image, (nw, nh), interpolation=interp)
+    if (nh, nw) == (cell, cell):
+        return image
+    out = np.full((cell, cell, 3), BACKGROUND, dtype=np.uint8)
+    y, x = (cell - nh) // 2, (cell - nw) // 2
+    out[y : y + nh, x : x + nw] = image
+    return out
+
+
+def evaluation_grid(
+    columns: list[np.ndarray],
+    labels: list[str],
+    max_rows: int = 8,
+    cell: int = 128,
+    title: str | None = None,
+) -> np.ndarray:
+    """Side-by-side comparison grid, one column per image set, one row per sample.
+
+    columns: list of arrays, each (N, H, W, 3), (N, H, W, 1) or (N, H, W); float in [0, 1]
+        (clipped) or uint8; sizes may differ between columns but N must be equal.
+    labels: one header label per column, e.g. ["sketch", "prediction", "ground truth"].
+    Returns an RGB uint8 image of shape
+        (header_height(cell, title) + rows * (cell + GUTTER) + GUTTER,
+         len(columns) * (cell + GUTTER) + GUTTER, 3), rows = min(N, max_rows):
+    the title (if any), a label row, then the first ``rows`` samples, each cell scaled to
+    fit cell x cell (aspect kept, white letterbox if not square) with white gutters.
+    """
+    if not columns:
+        raise ValueError("evaluation_grid needs at least one column")
+    if len(labels) != len(columns):
+        raise ValueError(f"{len(columns)} columns but {len(labels)} labels")
+    if cell < 8:
+        raise ValueError(f"cell must be at least 8 px, got {cell}")
+    if max_rows < 1:
+        raise ValueError(f"max_rows must be >= 1, got {max_rows}")
+    lengths = [len(c) for c in columns]
+    if len(set(lengths)) != 1:
+        # Unequal lengths almost always mean misaligned samples; refuse rather than mislead.
+        raise ValueError(f"all columns must hold the same number of images, got {lengths}")
+    rows = min(lengths[0], max_rows)
+    ncols = len(columns)
+
+    top = header_height(cell, title)
+    height = top + rows * (cell + GUTTER) + GUTTER
+    width = ncols * (cell + GUTTER) + GUTTER
+    canvas = np.full((height, width, 3), BACKGROUND, dtype=np.uint8)
+
+    scale = _label_font_scale(cell)
+    y = 0
+    if title:
+        tscale = scale * 1.25
+        tthick = _title_thickness(tscale)
+        _put_centred(canvas, title, 0, width, 0, tscale, tthick)
+        y = _text_line_height(tscale, tthick)
+    for j, label in enumerate(labels):
+        _put_centred(canvas, str(label), GUTTER + j * (cell + GUTTER), cell, y, scale, 1)
+
+    for j, column in enumerate(columns):
+        x = GUTTER + j * (cell + GUTTER)
+        for i in range(rows):
+            yy = top + GUTTER + i * (cell + GUTTER)
+            canvas[yy : yy + cell, x : x + cell] = _fit_cell(_to_uint8_rgb(column[i]), cell)
+    return canvas
+
+
+def save_png(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Write an RGB (H, W, 3) or grey (H, W) uint8 image to ``path`` (.png) atomically.
+
+    Parent folders are created. Raises OSError if OpenCV cannot write the file.
+    """
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise TypeError(f"save_png expects uint8, got {image.dtype}")
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[-1] in (1, 3))):
+        raise ValueError(f"save_png expects (H, W) or (H, W, 3) images, got shape {image.shape}")
+    if str(path).lower()[-4:] != ".png":
+        raise ValueError(f"save_png writes PNG only; {path} does not end in .png")
+    if image.ndim == 3 and image.shape[-1] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)  # cv2 writes BGR
+    with atomic_path(path) as tmp:  # temp name keeps the .png suffix, so cv2 picks PNG
+        if not cv2.imwrite(str(tmp), image):
+            raise OSError(f"cv2.imwrite could not write {path}")
+
+
+# --------------------------------------------------------------------------- plots
+
+
+@contextlib.contextmanager
+def _closing(fig):
+    """Close ``fig`` however the block ends: pyplot keeps figures alive otherwise."""
+    try:
+        yield fig
+    finally:
+        plt.close(fig)
+
+
+def _save_figure(fig, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=150, format="png", bbox_inches="tight")
+
+
+def plot_loss_curves(histories: dict[str, "pd.DataFrame"], path: str | os.PathLike, title: str = "") -> None:
+    """Training curves, one subplot per model, saved as a PNG (dpi 150) at ``path``.
+
+    histories: model name -> DataFrame with an "epoch" column and loss columns such as
+        "loss", "val_loss", "pixel", "val_pixel". Each loss gets one colour; the train
+        series is solid and its "val_" twin dashed. "lr"/"learning_rate" and non-numeric
+        columns are ignored. A subplot's y axis is logarithmic when its positive values
+        span more than 10x (and none are <= 0).
+    """
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    if not histories:
+        raise ValueError("plot_loss_curves needs at least one history")
+    for name, df in histories.items():
+        if "epoch" not in df.columns:
+            raise ValueError(f"history {name!r} has no 'epoch' column (columns: {list(df.columns)})")
+
+    def base_name(col: str) -> str:
+        return col[4:] if col.startswith("val_") else col
+
+    n = len(histories)
+    ncols = min(n, 3)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.8 * ncols, 3.6 * nrows), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+
+    with _closing(fig):
+        for ax, (name, df) in zip(axes.flat, histories.items()):
+            numeric = [
+                c for c in df.columns
+                if isinstance(c, str) and base_name(c) not in _NOT_LOSSES
+                and is_numeric_dtype(df[c]) and not is_bool_dtype(df[c])
+            ]
+            epochs = df["epoch"].to_numpy(dtype=np.float64, na_value=np.nan)
+            # Pair each train series with its val_ twin; a val_ column without a train twin still plots.
+            bases: list[str] = []
+            for c in numeric:
+                if base_name(c) not in bases:
+                    bases.append(base_name(c))
+            values = []
+            for k, base in enumerate(bases):
+                colour = colours[k % len(colours)]
+                for col, style, suffix in ((base, "-", "train"), (f"val_{base}", "--", "val")):
+                    if col in numeric:
+                        # float64 with NaN so nullable pandas dtypes (Int64 with <NA>) plot too.
+                        y = df[col].to_numpy(dtype=np.float64, na_value=np.nan)
+                        ax.plot(epochs, y, style, color=colour, label=f"{base} ({suffix})")
+                        values.append(y)
+            ax.set_title(str(name))
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("loss")
+            ax.grid(True, alpha=0.3)
+            if values:
+                v = np.concatenate(values)
+                v = v[np.isfinite(v)]
+                if v.size and v.min() > 0 and v.max() / v.min() > 10:
+                    ax.set_yscale("log")
+                ax.legend(fontsize="small")
+            else:
+                ax.text(0.5, 0.5, "no loss columns", ha="center", va="center", transform=ax.transAxes)
+        for ax in list(axes.flat)[n:]:
+            ax.set_visible(False)
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+        _save_figure(fig, path)
+
+
+def plot_metric_bars(summary: "pd.DataFrame", path: str | os.PathLike, metric: str = "ssim") -> None:
+    """Grouped bar chart of ``metric`` with CI error bars, saved as a PNG (dpi 150) at ``path``.
+
+    summary: one row per (model, dataset, method) with columns "model", "dataset",
+        "method" and, for estimator in ("prediction", "sketch", "mean_image"),
+        f"{metric}_{estimator}" (mean) and f"{metric}_{estimator}_lo" / "_hi" (CI bounds).
+    One group of bars per row, one bar per estimator present. Estimators whose mean
+    column is missing are left out; missing CI columns mean no error bar; NaN means no bar.
+    """
+    keys = ["model", "dataset", "method"]
+    missing = [k for k in keys if k not in summary.columns]
+    if missing:
+        raise ValueError(f"summary lacks columns {missing} (columns: {list(summary.columns)})")
+    estimators = [e for e in _ESTIMATORS if f"{metric}_{e}" in summary.columns]
+    if not estimators:
+        wanted = [f"{metric}_{e}" for e in _ESTIMATORS]
+        raise ValueError(f"summary has none of {wanted} (columns: {list(summary.columns)})")
+    if summary.empty:
+        raise ValueError("summary has no rows")
+    dup = summary.duplicated(subset=keys)
+    if dup.any():
+        raise ValueError(f"summary has repeated (model, dataset, method) rows: {summary.loc[dup, keys].values.tolist()}")
+
+    n = len(summary)
+    x = np.arange(n)
+    width = 0.8 / len(estimators)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * n + 2.0), 4.2))
+    with _closing(fig):
+        for k, est in enumerate(estimators):
+            mean = summary[f"{metric}_{est}"].to_numpy(dtype=np.float64, na_value=np.nan)
+            yerr = None
+            lo_col, hi_col = f"{metric}_{est}_lo", f"{metric}_{est}_hi"
+            if lo_col in summary.columns and hi_col in summary.columns:
+                lo = summary[lo_col].to_numpy(dtype=np.float64, na_value=np.nan)
+                hi = summary[hi_col].to_numpy(dtype=np.float64, na_value=np.nan)
+                # matplotlib rejects negative error lengths; a CI not bracketing its mean is drawn as none.
+                yerr = np.nan_to_num(np.clip(np.vstack([mean - lo, hi - mean]), 0.0, None), nan=0.0)
+            offset = (k - (len(estimators) - 1) / 2) * width
+            ax.bar(
+                x + offset, mean, width, yerr=yerr, capsize=3,
+                label=_ESTIMATOR_LABELS[est], color=_ESTIMATOR_COLOURS[est],
+            )
+        ax.set_xticks(x)
+        ax.set_xticklabels(
+            [f"{r.model}\n{r.dataset}\n{r.method}" for r in summary[keys].itertuples(index=False)],
+            fontsize="small",
+        )
+        ax.set_ylabel(metric)
+        ax.set_title(f"{metric} by model, dataset and method (bars: mean, whiskers: CI)")
+        ax.grid(True, axis="y", alpha=0.3)
+        # Outside the axes so the legend never hides a bar; bbox_inches="tight" keeps it in the file.
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        fig.tight_layout()
+        _save_figure(fig, path)
+
+
+__all__ = ["evaluation_grid", "header_height", "save_png", "plot_loss_curves", "plot_metric_bars", "GUTTER"]

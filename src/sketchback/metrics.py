@@ -1,0 +1,168 @@
+"""Image quality metrics (PSNR, SSIM) and a bootstrap confidence interval, in plain NumPy.
+
+SSIM reproduces ``skimage.metrics.structural_similarity`` with its defaults, so numbers
+here can be compared with the literature without pulling scikit-image into the pipeline.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# skimage defaults for structural_similarity: 7x7 uniform window, sample covariance.
+_WIN = 7
+_PAD = (_WIN - 1) // 2
+_K1 = 0.01
+_K2 = 0.03
+# Images per chunk in image_metrics: bounds memory at ~5 float64 maps per chunk.
+_CHUNK = 32
+
+
+def _check_pair(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pred = np.asarray(pred)
+    truth = np.asarray(truth)
+    if pred.shape != truth.shape:
+        raise ValueError(f"shape mismatch: pred has shape {pred.shape}, truth has shape {truth.shape}")
+    # Everything is computed in float64: sums of squares over many pixels lose
+    # digits in float32, and the subtraction uxx - ux**2 cancels badly.
+    return pred.astype(np.float64, copy=False), truth.astype(np.float64, copy=False)
+
+
+def psnr(pred: np.ndarray, truth: np.ndarray, data_range: float = 1.0) -> float:
+    """Peak signal-to-noise ratio in dB between two images of the same shape (any shape).
+
+    ``data_range`` is max - min of the value scale (1.0 for floats in [0, 1], 255 for
+    uint8 values). Identical images give ``float('inf')``, as scikit-image does.
+    """
+    pred, truth = _check_pair(pred, truth)
+    if pred.size == 0:
+        raise ValueError("psnr of empty images is undefined")
+    mse = float(np.mean((truth - pred) ** 2))
+    if mse == 0.0:
+        return float("inf")
+    return float(10.0 * np.log10(float(data_range) ** 2 / mse))
+
+
+def _box_mean_valid(a: np.ndarray) -> np.ndarray:
+    """7x7 mean over the spatial axes (-3, -2) of (..., H, W, C), 'valid' part only.
+
+    Output is (..., H-6, W-6, C): exactly the interior that skimage keeps after cropping
+    3 px, so border handling never matters. Summing 7 shifted slices per axis (instead
+    of a cumulative-sum trick) avoids cancellation error on large images.
+    """
+    h, w = a.shape[-3], a.shape[-2]
+    rows = a[..., 0 : h - _WIN + 1, :, :].copy()
+    for k in range(1, _WIN):
+        rows += a[..., k : h - _WIN + 1 + k, :, :]
+    out = rows[..., :, 0 : w - _WIN + 1, :].copy()
+    for k in range(1, _WIN):
+        out += rows[..., :, k : w - _WIN + 1 + k, :]
+    return out / (_WIN * _WIN)
+
+
+def _ssim_batch(pred: np.ndarray, truth: np.ndarray, data_range: float) -> np.ndarray:
+    """Mean SSIM for float64 arrays (N, H, W, C) -> (N,), channels averaged."""
+    h, w = pred.shape[1], pred.shape[2]
+    if h < _WIN or w < _WIN:
+        raise ValueError(f"ssim needs images of at least {_WIN}x{_WIN} pixels, got {h}x{w}")
+    ux = _box_mean_valid(pred)
+    uy = _box_mean_valid(truth)
+    uxx = _box_mean_valid(pred * pred)
+    uyy = _box_mean_valid(truth * truth)
+    uxy = _box_mean_valid(pred * truth)
+    cov_norm = _WIN * _WIN / (_WIN * _WIN - 1)  # sample (not population) covariance, as skimage
+    vx = cov_norm * (uxx - ux * ux)
+    vy = cov_norm * (uyy - uy * uy)
+    vxy = cov_norm * (uxy - ux * uy)
+    c1 = (_K1 * data_range) ** 2
+    c2 = (_K2 * data_range) ** 2
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    # Every channel has the same number of interior pixels, so the mean over
+    # (H', W', C) equals skimage's mean of per-channel means.
+    return s.reshape(s.shape[0], -1).mean(axis=1)
+
+
+def ssim(pred: np.ndarray, truth: np.ndarray, data_range: float = 1.0) -> float:
+    """Mean structural similarity of two images, (H, W, C) colour or (H, W) grey.
+
+    Equals ``skimage.metrics.structural_similarity(truth, pred, data_range=data_range,
+    channel_axis=-1)`` (grey: without channel_axis): 7x7 uniform window, sample
+    covariance, K1=0.01, K2=0.03, mean over the interior cropped by 3 px, channels
+    averaged. Images must be at least 7x7. Result is in [-1, 1]; 1 for identical images.
+    """
+    pred, truth = _check_pair(pred, truth)
+    if pred.ndim == 2:
+        pred, truth = pred[..., None], truth[..., None]
+    elif pred.ndim != 3:
+        raise ValueError(f"ssim expects (H, W) or (H, W, C) images, got shape {pred.shape}")
+    return float(_ssim_batch(pred[None], truth[None], float(data_range))[0])
+
+
+def image_metrics(preds: np.ndarray, truths: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-image PSNR and SSIM for a batch.
+
+    preds, truths: (N, H, W, C) or (N, H, W), floats in [0, 1] (data_range 1.0). uint8
+    batches are accepted and divided by 255 first. Values are not clipped: clip model
+    outputs that can leave [0, 1] before calling, if that is what you want to measure.
+    Returns {"psnr": (N,) float64 dB, inf where identical, "ssim": (N,) float64}.
+    """
+    preds = np.asarray(preds)
+    truths = np.asarray(truths)
+    if preds.shape != truths.shape:
+        raise ValueError(f"shape mismatch: preds has shape {preds.shape}, truths has shape {truths.shape}")
+    if preds.ndim == 3:
+        preds, truths = preds[..., None], truths[..., None]
+    elif preds.ndim != 4:
+        raise ValueError(f"image_metrics expects (N, H, W, C) or (N, H, W) batches, got shape {preds.shape}")
+
+    def as_unit(x: np.ndarray) -> np.ndarray:
+        # uint8 would otherwise be scored against data_range 1.0 and give nonsense.
+        if x.dtype == np.uint8:
+            return x.astype(np.float64) / 255.0
+        return x.astype(np.float64, copy=False)
+
+    n = preds.shape[0]
+    out_psnr = np.empty(n, dtype=np.float64)
+    out_ssim = np.empty(n, dtype=np.float64)
+    for start in range(0, n, _CHUNK):
+        p = as_unit(preds[start : start + _CHUNK])
+        t = as_unit(truths[start : start + _CHUNK])
+        mse = ((t - p) ** 2).reshape(p.shape[0], -1).mean(axis=1)
+        with np.errstate(divide="ignore"):  # mse == 0 -> inf, like psnr()
+            out_psnr[start : start + _CHUNK] = 10.0 * np.log10(1.0 / mse)
+        out_ssim[start : start + _CHUNK] = _ssim_batch(p, t, 1.0)
+    return {"psnr": out_psnr, "ssim": out_ssim}
+
+
+def bootstrap_ci(
+    values: np.ndarray, seed: int, n_resamples: int = 1000, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval (lo, hi) for the mean of 1-D ``values``.
+
+    Deterministic for a given seed. Values must be finite: PSNR of identical images is
+    inf and must be capped or dropped by the caller first. A single value gives (v, v).
+    """
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if values.size == 0:
+        raise ValueError("bootstrap_ci needs at least one value")
+    if not np.all(np.isfinite(values)):
+        bad = int(np.sum(~np.isfinite(values)))
+        raise ValueError(f"bootstrap_ci got {bad} non-finite values (inf PSNR? NaN?); cap or drop them first")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    rng = np.random.default_rng(seed)
+    n = values.size
+    means = np.empty(n_resamples, dtype=np.float64)
+    # Resample in blocks so n_resamples x n indices never sit in memory at once.
+    block = max(1, min(n_resamples, 2_000_000 // n))
+    for start in range(0, n_resamples, block):
+        stop = min(start + block, n_resamples)
+        idx = rng.integers(0, n, size=(stop - start, n))
+        means[start:stop] = values[idx].mean(axis=1)
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
+    return float(lo), float(hi)
+
+
+__all__ = ["psnr", "ssim", "image_metrics", "bootstrap_ci"]

@@ -1,0 +1,93 @@
+"""Generators that map a grey sketch to a colour photo (fully convolutional, keras.layers only).
+
+Two architectures:
+
+* ``scribbler`` (default): after Sangkloy et al. 2017 — an encoder of strided convolutions with a
+  residual block at each scale, a stack of residual blocks at the bottleneck, and a decoder of
+  bilinear upsampling + convolution (no checkerboard artefacts) with residual blocks.
+* ``sketchback``: the original study's generator, after Güçlütürk et al. 2016 / Johnson et al. —
+  9x9 input convolution, two strided convolutions, residual blocks, two transposed convolutions,
+  9x9 output convolution.
+
+Input: sketch, float32 (N, H, W, 1) in [0, 1] (white paper = 1). Output: photo, float32
+(N, H, W, 3) in [0, 1]. H and W must be multiples of 4 (two 2x downsamplings).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+ARCHITECTURES = ("scribbler", "sketchback")
+DOWNSAMPLING = 4  # H and W must be divisible by this
+
+
+def conv_norm_relu(x, filters: int, kernel: int = 3, strides: int = 1):
+    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    return layers.ReLU()(x)
+
+
+def residual_block(x, filters: int):
+    """Two 3x3 convolutions with batch norm and an identity shortcut."""
+    shortcut = x
+    x = conv_norm_relu(x, filters)
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    return layers.Add()([shortcut, x])
+
+
+def scribbler_generator(base_filters: int = 32, residual_blocks: int = 5) -> keras.Model:
+    """Scribbler-style encoder / residual bottleneck / decoder with residual blocks per scale."""
+    f = base_filters
+    sketch = keras.Input(shape=(None, None, 1), name="sketch")
+    x = conv_norm_relu(sketch, f, kernel=5)
+    x = residual_block(x, f)
+    x = conv_norm_relu(x, 2 * f, strides=2)
+    x = residual_block(x, 2 * f)
+    x = conv_norm_relu(x, 4 * f, strides=2)
+    for _ in range(residual_blocks):
+        x = residual_block(x, 4 * f)
+    x = layers.UpSampling2D(2, interpolation="bilinear")(x)
+    x = conv_norm_relu(x, 2 * f)
+    x = residual_block(x, 2 * f)
+    x = layers.UpSampling2D(2, interpolation="bilinear")(x)
+    x = conv_norm_relu(x, f)
+    x = residual_block(x, f)
+    photo = layers.Conv2D(3, 3, padding="same", activation="sigmoid", name="photo")(x)
+    return keras.Model(sketch, photo, name="scribbler")
+
+
+def sketchback_generator(base_filters: int = 32, residual_blocks: int = 5) -> keras.Model:
+    """The original study's generator: 9x9 conv, 2 strided convs, residual blocks, 2 deconvs, 9x9 conv."""
+    f = base_filters
+    sketch = keras.Input(shape=(None, None, 1), name="sketch")
+    x = conv_norm_relu(sketch, f, kernel=9)
+    x = conv_norm_relu(x, 2 * f, strides=2)
+    x = conv_norm_relu(x, 4 * f, strides=2)
+    for _ in range(residual_blocks):
+        x = residual_block(x, 4 * f)
+    for filters in (2 * f, f):
+        x = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+    photo = layers.Conv2D(3, 9, padding="same", activation="sigmoid", name="photo")(x)
+    return keras.Model(sketch, photo, name="sketchback")
+
+
+def build_generator(architecture: str = "scribbler", base_filters: int = 32, residual_blocks: int = 5) -> keras.Model:
+    """Build a generator by name; see the module docstring for the architectures."""
+    if architecture == "scribbler":
+        return scribbler_generator(base_filters, residual_blocks)
+    if architecture == "sketchback":
+        return sketchback_generator(base_filters, residual_blocks)
+    raise ValueError(f"unknown generator architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
+
+
+def check_image_size(size: int) -> None:
+    """Fail early, naming the setting, when the image size does not fit the generator."""
+    if size % DOWNSAMPLING:
+        raise ValueError(
+            f"image_size {size} is not a multiple of {DOWNSAMPLING}; the generator halves the "
+            f"resolution twice, so choose e.g. {size - size % DOWNSAMPLING} or {size + DOWNSAMPLING - size % DOWNSAMPLING}"
+        )

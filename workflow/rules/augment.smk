@@ -1,0 +1,18 @@
+# Stage 4: augmented (photo, sketch) pairs for datasets with an `augment:` block (the buildings);
+# photo and sketch get the same geometric transform, so pairs stay aligned.
+
+
+rule augment:
+    input:
+        photos="results/prepared/{dataset}/{split}/{shard}.npz",
+        sketches="results/sketches/{dataset}/{method}/{split}/{shard}.npz",
+    output:
+        "results/augmented/{dataset}/{method}/{split}/{shard}.npz",
+    params:
+        copies=lambda wc: config["datasets"][wc.dataset]["augment"]["copies"],
+        augment_params=lambda wc: config["datasets"][wc.dataset]["augment"].get("params", {}),
+        seed=config["seed"],
+    log:
+        "results/logs/augment/{dataset}/{method}/{split}/{shard}.log",
+    script:
+        "../scripts/augment.py"

@@ -1,0 +1,29 @@
+# Stages 5-6: train each model; a model with init_from (buildings) fine-tunes the saved one.
+
+
+rule train:
+    input:
+        train_inputs,
+    output:
+        model="results/models/{model}/generator.keras",
+        history="results/models/{model}/history.csv",
+    params:
+        train_pairs=lambda wc: model_pairs(wc.model, "train"),
+        val_pairs=lambda wc: model_pairs(wc.model, "val"),
+        init_model=lambda wc: (
+            f"results/models/{config['models'][wc.model]['init_from']}/generator.keras"
+            if config["models"][wc.model].get("init_from")
+            else None
+        ),
+        image_size=config["image_size"],
+        seed=config["seed"],
+        training=config["training"],
+        epochs=lambda wc: config["models"][wc.model]["epochs"],
+        learning_rate=lambda wc: config["models"][wc.model]["learning_rate"],
+    threads: 2
+    log:
+        "results/logs/train/{model}.log",
+    benchmark:
+        "results/benchmarks/train/{model}.tsv"
+    script:
+        "../scripts/train.py"
