@@ -54,19 +54,34 @@ def iou(a, b):
     return inter / union
 
 
+def best_shift(a, b, r=2):
+    """The (dy, dx) in [-r, r]^2 by which rolling mask b best overlaps mask a (borders ignored)."""
+    shifts = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1)]
+    scores = [iou(a[r:-r, r:-r], np.roll(b, s, axis=(0, 1))[r:-r, r:-r]) for s in shifts]
+    return shifts[int(np.argmax(scores))]
+
+
 def test_grid_fixture_masks_agree_before_augmentation():
     photos, sketches = grid_pairs()
     assert (iou(photo_lines(photos), sketch_lines(sketches)) == 1).all()
 
 
-@pytest.mark.parametrize("params", [OFF_PHOTOMETRIC, None], ids=["geometric-only", "defaults"])
-def test_pairs_stay_pixel_aligned(params):
+@pytest.mark.parametrize(
+    "params, min_iou",
+    # blur/noise on the sketch and contrast on the photo move the thresholded line edges a little,
+    # so with the defaults the bar is lower -- but the best overlap must still be at zero shift
+    [(OFF_PHOTOMETRIC, 0.9), (None, 0.8)],
+    ids=["geometric-only", "defaults"],
+)
+def test_pairs_stay_pixel_aligned(params, min_iou):
     photos, sketches = grid_pairs()
     out_p, out_s = augment_pairs(photos, sketches, copies=6, seed=3, params=params)
-    scores = iou(photo_lines(out_p), sketch_lines(out_s))
-    assert scores.min() > 0.9, scores
+    p_lines, s_lines = photo_lines(out_p), sketch_lines(out_s)
+    scores = iou(p_lines, s_lines)
+    assert scores.min() > min_iou, scores
+    assert all(best_shift(a, b) == (0, 0) for a, b in zip(p_lines, s_lines))
     # the geometry really moved the grid (otherwise alignment would be trivially true)
-    moved = iou(sketch_lines(out_s), sketch_lines(sketches.repeat(6, 0)))
+    moved = iou(s_lines, sketch_lines(sketches.repeat(6, 0)))
     assert np.median(moved) < 0.7, moved
 
 
@@ -76,9 +91,10 @@ def test_alignment_measure_detects_misaligned_pairs():
     out_p, _ = augment_pairs(photos, sketches, copies=6, seed=3, params=OFF_PHOTOMETRIC)
     _, out_s = augment_pairs(photos, sketches, copies=6, seed=4, params=OFF_PHOTOMETRIC)
     assert iou(photo_lines(out_p), sketch_lines(out_s)).max() < 0.6
-    # and a plain 3-px shift of an otherwise perfect pair
-    shifted = np.roll(sketches, 3, axis=2)
-    assert iou(photo_lines(photos), sketch_lines(shifted)).max() < 0.6
+    # and a plain 1-px shift of an otherwise perfect pair
+    p_lines, s_lines = photo_lines(photos), sketch_lines(np.roll(sketches, (1, 1), axis=(1, 2)))
+    assert iou(p_lines, s_lines).max() < 0.6
+    assert all(best_shift(a, b) == (-1, -1) for a, b in zip(p_lines, s_lines))
 
 
 def test_reflecting_border_leaves_no_black_corners():
@@ -107,8 +123,10 @@ def test_pair_randomness_does_not_depend_on_batch_composition():
     part_p, part_s = augment_pairs(photos[2:], sketches[2:], copies=2, seed=5, first_index=2)
     np.testing.assert_array_equal(part_p, full_p[4:])
     np.testing.assert_array_equal(part_s, full_s[4:])
-    # copies of one image differ from each other
+    # copies of one image differ from each other, and so do the same image at two indices
     assert not np.array_equal(full_p[0], full_p[1])
+    twice_p, _ = augment_pairs(photos[[0, 0]], sketches[[0, 0]], copies=1, seed=5)
+    assert not np.array_equal(twice_p[0], twice_p[1])
 
 
 def test_shapes_dtypes_and_image_major_order():

@@ -16,7 +16,7 @@ def setup_logging(log_path: str | Path | None = None, level: int = logging.INFO)
     """
     if log_path is not None:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-        handle = open(log_path, "a", buffering=1)
+        handle = open(log_path, "w", buffering=1)
         sys.stdout.flush()
         sys.stderr.flush()
         os.dup2(handle.fileno(), 1)

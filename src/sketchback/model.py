@@ -22,18 +22,29 @@ ARCHITECTURES = ("scribbler", "sketchback")
 DOWNSAMPLING = 4  # H and W must be divisible by this
 
 
+def normalization():
+    """Instance normalisation (one group per channel).
+
+    Batch normalisation was measured here to behave very differently in inference mode after a
+    few hundred steps (pixel RMS 0.14 in training mode vs 0.30 in inference mode on the demo
+    faces, with momentum 0.9): its moving statistics lag the weights. Instance normalisation, as
+    in Johnson et al.'s and Scribbler's generators, computes the same thing in both modes.
+    """
+    return layers.GroupNormalization(groups=-1, epsilon=1e-5)
+
+
 def conv_norm_relu(x, filters: int, kernel: int = 3, strides: int = 1):
     x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
+    x = normalization()(x)
     return layers.ReLU()(x)
 
 
 def residual_block(x, filters: int):
-    """Two 3x3 convolutions with batch norm and an identity shortcut."""
+    """Two 3x3 convolutions with instance norm and an identity shortcut."""
     shortcut = x
     x = conv_norm_relu(x, filters)
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
+    x = normalization()(x)
     return layers.Add()([shortcut, x])
 
 
@@ -69,7 +80,7 @@ def sketchback_generator(base_filters: int = 32, residual_blocks: int = 5) -> ke
         x = residual_block(x, 4 * f)
     for filters in (2 * f, f):
         x = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
+        x = normalization()(x)
         x = layers.ReLU()(x)
     photo = layers.Conv2D(3, 9, padding="same", activation="sigmoid", name="photo")(x)
     return keras.Model(sketch, photo, name="sketchback")

@@ -90,7 +90,7 @@ def crop_resize(image: np.ndarray, size: int, crop: list[int] | None = None) -> 
 
 def prepare_shard(index_csv: str | Path, dataset_dir: str | Path, split: str, shard: int, out_npz: str | Path,
                   size: int, crop: list[int] | None = None) -> int:
-    """Write one shard: ``images`` uint8 (N, size, size, 3) and ``names`` (N,) file names."""
+    """Write one shard: ``images`` uint8 (N, size, size, 3), ``names`` (N,) file names and ``rows`` (N,) index rows."""
     index = pd.read_csv(index_csv)
     rows = index[(index["split"] == split) & (index["shard"] == int(shard))]
     if rows.empty:
@@ -98,7 +98,7 @@ def prepare_shard(index_csv: str | Path, dataset_dir: str | Path, split: str, sh
     images = np.empty((len(rows), size, size, 3), dtype=np.uint8)
     for i, rel in enumerate(rows["path"]):
         images[i] = crop_resize(load_image(Path(dataset_dir) / rel), size, crop)
-    save_npz(out_npz, images=images, names=rows["path"].to_numpy(dtype=str))
+    save_npz(out_npz, images=images, names=rows["path"].to_numpy(dtype=str), rows=rows.index.to_numpy(dtype=np.int64))
     log.info("%s %s/%s: %d images at %dpx", dataset_dir, split, shard, len(rows), size)
     return len(rows)
 

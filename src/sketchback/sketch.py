@@ -59,7 +59,9 @@ def pencil_sketch(image: np.ndarray, blur_ksize: int = 21, blur_sigma: float = 0
     if isinstance(blur_ksize, bool) or not isinstance(blur_ksize, (int, np.integer)):
         raise ValueError(f"blur_ksize must be an odd integer, got {blur_ksize!r}")
     if blur_ksize < 1 or blur_ksize % 2 == 0:
-        raise ValueError(f"blur_ksize must be an odd integer >= 1 (cv2.GaussianBlur needs odd sizes), got {blur_ksize}")
+        raise ValueError(
+            f"blur_ksize must be an odd integer >= 1 (cv2.GaussianBlur needs odd sizes), got {blur_ksize}"
+        )
     blur_sigma = _check_number("blur_sigma", blur_sigma, minimum=0.0)
     grey = to_grey(image)
     blur = cv2.GaussianBlur(grey, (int(blur_ksize), int(blur_ksize)), blur_sigma)
@@ -144,3 +146,20 @@ def sketch_images(images: np.ndarray, method: str, params: dict | None = None) -
     for i, image in enumerate(images):
         out[i] = fn(image, **params)
     return out
+
+
+def sketch_shard(in_npz, out_npz, method: str, params: dict | None = None) -> int:
+    """Sketch every photo of a prepared shard; writes ``sketches`` uint8 (N, H, W) and ``names`` atomically."""
+    import logging
+    import time
+
+    from sketchback.io import load_npz, save_npz
+
+    log = logging.getLogger(__name__)
+    shard = load_npz(in_npz)
+    start = time.perf_counter()
+    sketches = sketch_images(shard["images"], method, params)
+    seconds = time.perf_counter() - start
+    save_npz(out_npz, sketches=sketches, names=shard["names"])
+    log.info("%s: %d %s sketches in %.2f s (%.0f/s)", out_npz, len(sketches), method, seconds, len(sketches) / max(seconds, 1e-9))
+    return len(sketches)

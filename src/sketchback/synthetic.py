@@ -26,8 +26,8 @@ _MIN_SIZE = 16
 # --------------------------------------------------------------------------- drawing helpers
 
 
-def _col(c) -> tuple[float, ...]:
-    return tuple(float(v) for v in c)
+def _col(c) -> list[float]:
+    return c.tolist() if isinstance(c, np.ndarray) else [float(v) for v in c]
 
 
 def _fx(v: float) -> int:
@@ -49,13 +49,16 @@ def _circle(img, center, radius, color, thickness=-1):
                int(thickness), _AA, _SHIFT)
 
 
+def _fixed(pts) -> np.ndarray:
+    return np.rint(np.asarray(pts, dtype=np.float64) * _ONE).astype(np.int32)
+
+
 def _poly(img, pts, color):
-    arr = np.round(np.asarray(pts, dtype=np.float64) * _ONE).astype(np.int32)
-    cv2.fillPoly(img, [arr], _col(color), _AA, _SHIFT)
+    cv2.fillPoly(img, [_fixed(pts)], _col(color), _AA, _SHIFT)
 
 
 def _polyline(img, pts, color, thickness, closed=False):
-    arr = np.round(np.asarray(pts, dtype=np.float64) * _ONE).astype(np.int32)
+    arr = _fixed(pts)
     cv2.polylines(img, [arr], closed, _col(color), int(thickness), _AA, _SHIFT)
 
 
@@ -65,49 +68,84 @@ def _line(img, p, q, color, thickness):
 
 
 def _rect(img, x0, y0, x1, y1, color):
-    _poly(img, [(x0, y0), (x1, y0), (x1, y1), (x0, y1)], color)
+    a, b, c, d = _fx(x0), _fx(y0), _fx(x1), _fx(y1)
+    quad = np.array([[a, b], [c, b], [c, d], [a, d]], np.int32)
+    cv2.fillPoly(img, [quad], _col(color), _AA, _SHIFT)
 
 
 def _mix(a, b, t: float) -> np.ndarray:
     return np.asarray(a, np.float64) * (1.0 - t) + np.asarray(b, np.float64) * t
 
 
+def _clip255(x: np.ndarray) -> np.ndarray:
+    # np.clip has a large fixed cost on 3-vectors, and colours are clipped hundreds of times.
+    return np.minimum(np.maximum(x, 0.0), 255.0)
+
+
 def _jitter(rng: np.random.Generator, c, amount: float) -> np.ndarray:
-    return np.clip(np.asarray(c, np.float64) + rng.uniform(-amount, amount, 3), 0, 255)
+    return _clip255(np.asarray(c, np.float64) + rng.uniform(-amount, amount, 3))
 
 
 def _scale(c, k: float) -> np.ndarray:
-    return np.clip(np.asarray(c, np.float64) * k, 0, 255)
+    return _clip255(np.asarray(c, np.float64) * k)
 
 
 def _pick(rng: np.random.Generator, palette) -> np.ndarray:
     return np.asarray(palette[int(rng.integers(len(palette)))], np.float64)
 
 
-def _gradient(rng, S: int, c0, c1, angle: float) -> np.ndarray:
+def _smooth_field(values: np.ndarray, S: int) -> np.ndarray:
+    """Upsample a coarse, smooth field to (S, S[, C]); far cheaper than full-size numpy math."""
+    return cv2.resize(values.astype(np.float32), (S, S), interpolation=cv2.INTER_LINEAR)
+
+
+def _coarse_grid(S: int, n: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Canvas-pixel coordinates (x, y) of the cell centres of an n x n grid laid over S x S."""
+    c = (np.arange(n, dtype=np.float32) + 0.5) * (S / n) - 0.5
+    return np.meshgrid(c, c)
+
+
+def _gradient(S: int, c0, c1, angle: float) -> np.ndarray:
     """Linear ramp from c0 to c1 along ``angle`` (radians), float32 (S, S, 3)."""
-    ax = np.linspace(-0.5, 0.5, S, dtype=np.float32)
-    t = np.cos(angle) * ax[None, :] + np.sin(angle) * ax[:, None]
+    xs, ys = _coarse_grid(S)
+    t = (np.cos(angle) * xs + np.sin(angle) * ys) / S
     t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
     c0 = np.asarray(c0, np.float32)
     c1 = np.asarray(c1, np.float32)
-    return c0 + (c1 - c0) * t[..., None]
+    return _smooth_field(c0 + (c1 - c0) * t[..., None], S)
 
 
-def _blotches(rng, S: int, cells: int, amplitude: float) -> np.ndarray:
-    """Smooth low-frequency colour variation, float32 (S, S, 3): blurred scenery, stains."""
-    small = rng.normal(0.0, amplitude, (cells, cells, 3)).astype(np.float32)
+def _changed(canvas: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """Boolean (S, S): pixels where anything was drawn since ``before`` was copied."""
+    diff = cv2.absdiff(canvas, before)
+    return cv2.transform(diff, np.ones((1, 3), np.float32)) > 0
+
+
+def _apply_shade(canvas: np.ndarray, shade: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """Multiply the masked pixels by a (S, S) float shade, returning a new uint8 canvas."""
+    factor = np.where(where, shade, np.float32(1.0))
+    return cv2.multiply(canvas, cv2.merge([factor, factor, factor]), dtype=cv2.CV_8U)
+
+
+def _blotches(rng, S: int, cells: int, amplitude: float, chroma: float) -> np.ndarray:
+    """Smooth low-frequency variation, float32 (S, S, 3): blurred scenery, clouds, stains.
+
+    ``chroma`` is the colour share relative to brightness (0 gives grey blotches).
+    """
+    small = rng.normal(0.0, amplitude, (cells, cells, 1))
+    small = (small + rng.normal(0.0, amplitude * chroma, (cells, cells, 3))).astype(np.float32)
     return cv2.resize(small, (S, S), interpolation=cv2.INTER_CUBIC)
 
 
 def _finish(rng, canvas: np.ndarray, size: int, noise: tuple[float, float]) -> np.ndarray:
     """Reduce the supersampled canvas to ``size`` and add sensor-like grain."""
     img = cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32)
-    sigma = rng.uniform(*noise)
+    sigma = np.float32(rng.uniform(*noise))
     # Mostly luminance grain with a little chroma, like a real (compressed) photo.
-    grain = rng.normal(0.0, sigma, (size, size, 1)).astype(np.float32)
-    grain = grain + rng.normal(0.0, sigma * 0.35, (size, size, 3)).astype(np.float32)
-    return np.clip(img + grain + 0.5, 0, 255).astype(np.uint8)
+    grain = rng.standard_normal((size, size, 1), dtype=np.float32) * sigma
+    chroma = rng.standard_normal((size, size, 3), dtype=np.float32)
+    grain = grain + chroma * (sigma * np.float32(0.35))
+    return np.clip(img + grain + np.float32(0.5), 0, 255).astype(np.uint8)
 
 
 def _check_size(size: int) -> int:
@@ -160,7 +198,10 @@ class _Frame:
 
 def _skin_tone(rng) -> np.ndarray:
     t = rng.uniform(0.0, 1.0)
-    base = _mix(_SKIN_LIGHT, _SKIN_MID, t / 0.5) if t < 0.5 else _mix(_SKIN_MID, _SKIN_DARK, (t - 0.5) / 0.5)
+    if t < 0.5:
+        base = _mix(_SKIN_LIGHT, _SKIN_MID, t / 0.5)
+    else:
+        base = _mix(_SKIN_MID, _SKIN_DARK, (t - 0.5) / 0.5)
     return _jitter(rng, base, 12)
 
 
@@ -175,11 +216,11 @@ def synthetic_face(rng: np.random.Generator, size: int) -> np.ndarray:
     S = size * _SS
 
     # Background: a wall-like gradient, sometimes with blurred "scenery" behind it.
-    c0 = rng.uniform(20, 235, 3)
+    c0 = _mix(rng.uniform(20, 235, 3), rng.uniform(40, 220, 1), rng.uniform(0.2, 0.7))
     c1 = _jitter(rng, c0 * rng.uniform(0.5, 1.2), 50) if rng.random() < 0.7 else c0
-    bgf = _gradient(rng, S, c0, c1, rng.uniform(0, 2 * math.pi))
+    bgf = _gradient(S, c0, c1, rng.uniform(0, 2 * math.pi))
     if rng.random() < 0.5:
-        bgf += _blotches(rng, S, int(rng.integers(3, 6)), rng.uniform(8, 30))
+        bgf += _blotches(rng, S, int(rng.integers(3, 6)), rng.uniform(8, 30), 0.4)
     canvas = np.clip(bgf, 0, 255).astype(np.uint8)
     background = canvas.copy()
 
@@ -198,7 +239,7 @@ def synthetic_face(rng: np.random.Generator, size: int) -> np.ndarray:
     clothes = _jitter(rng, _pick(rng, _CLOTHES), 20)
 
     # Light comes from the upper left or upper right; shadows fall on the far side.
-    la = math.radians(rng.uniform(200, 340)) * (1 if rng.random() < 0.5 else -1)
+    la = math.radians(rng.uniform(200, 340))
     light = (math.cos(la), math.sin(la))
     shade_side = -1.0 if light[0] > 0 else 1.0
 
@@ -211,12 +252,20 @@ def synthetic_face(rng: np.random.Generator, size: int) -> np.ndarray:
         _poly(canvas, f.pts([-1.28, 1.28, 1.2, 0.9, -0.9, -1.2],
                             [-0.1, -0.1, length, length + 0.25, length + 0.25, length]), hair)
 
-    # Shoulders stay upright (the head tilts on the neck), anchored under the chin.
+    # Neck first so the clothing hides its lower end; its top follows the head's tilt, its
+    # bottom stays on the upright body. Darker than the face because the chin shades it.
     chin_x, chin_y = f.pt(0, b)
-    shoulder_top = chin_y + r * rng.uniform(0.55, 0.85)
-    sw = r * rng.uniform(2.3, 2.9)
+    shoulder_top = chin_y + r * rng.uniform(0.3, 0.55)
+    nw = rng.uniform(0.36, 0.48)
+    neck = _scale(skin, 0.84)
+    _poly(canvas, [f.pt(-nw, 0.5), f.pt(nw, 0.5), (chin_x + nw * 1.1 * r, shoulder_top + 0.4 * r),
+                   (chin_x - nw * 1.1 * r, shoulder_top + 0.4 * r)], neck)
+
+    # Shoulders: a flattened half-ellipse carried down to the bottom edge.
+    sw = r * rng.uniform(2.3, 3.0)
+    sh = r * rng.uniform(0.55, 0.95)
     t = np.linspace(math.pi, 2 * math.pi, 25)
-    body = np.stack([chin_x + sw * np.cos(t), shoulder_top + r * 1.1 + r * 1.1 * np.sin(t)], -1)
+    body = np.stack([chin_x + sw * np.cos(t), shoulder_top + sh + sh * np.sin(t)], -1)
     body = np.vstack([body, [[chin_x + sw, S + 4], [chin_x - sw, S + 4]]])
     _poly(canvas, body, clothes)
     if style == "long":
@@ -224,24 +273,21 @@ def synthetic_face(rng: np.random.Generator, size: int) -> np.ndarray:
         _poly(canvas, f.pts([-1.25, -0.7, -0.8, -1.15], [0.6, 0.6, length, length - 0.1]), hair)
         _poly(canvas, f.pts([1.25, 0.7, 0.8, 1.15], [0.6, 0.6, length, length - 0.1]), hair)
 
-    # Neck, darker than the face because the chin shades it.
-    nw = rng.uniform(0.38, 0.5)
-    neck_bottom = (shoulder_top - f.cy) / r + 0.6
-    _poly(canvas, f.pts([-nw, nw, nw * 1.1, -nw * 1.1], [0.5, 0.5, neck_bottom, neck_bottom]),
-          _scale(skin, 0.82))
-    # Neckline: V or round, so the clothing has a collar edge to sketch.
-    depth = r * rng.uniform(0.35, 0.9)
-    nx0, nx1 = chin_x - nw * 1.25 * r, chin_x + nw * 1.25 * r
-    ny = shoulder_top + r * 0.15
+    # Neckline (V or round) continuing the neck, so the clothing has a collar edge to sketch.
+    depth = r * rng.uniform(0.35, 0.8)
+    nx0, nx1 = chin_x - nw * 1.05 * r, chin_x + nw * 1.05 * r
+    ny = shoulder_top - 0.03 * r  # just above the shoulder line, so no sliver of cloth shows
+    trim = _scale(clothes, 1.3) if clothes.mean() < 128 else _scale(clothes, 0.7)
+    has_trim = rng.random() < 0.5
     if rng.random() < 0.5:
-        _poly(canvas, [(nx0, ny - r * 0.1), (nx1, ny - r * 0.1), (chin_x, ny + depth)], _scale(skin, 0.85))
+        _poly(canvas, [(nx0, ny), (nx1, ny), (chin_x, ny + depth)], neck)
+        if has_trim:
+            _polyline(canvas, [(nx0, ny + 0.04 * r), (chin_x, ny + depth), (nx1, ny + 0.04 * r)],
+                      trim, lw + 1)
     else:
-        _ellipse(canvas, (chin_x, ny - r * 0.1), (nw * 1.25 * r, depth * 0.7), 0, _scale(skin, 0.85),
-                 -1, 0, 180)
-    if rng.random() < 0.5:
-        collar = _scale(clothes, 1.3) if clothes.mean() < 128 else _scale(clothes, 0.7)
-        _polyline(canvas, [(nx0 - r * 0.15, ny - r * 0.15), (chin_x, ny + depth + r * 0.1),
-                           (nx1 + r * 0.15, ny - r * 0.15)], collar, max(1, lw + 1))
+        _ellipse(canvas, (chin_x, ny), (nw * 1.05 * r, depth * 0.7), 0, neck, -1, 0, 180)
+        if has_trim:
+            _ellipse(canvas, (chin_x, ny), (nw * 1.05 * r, depth * 0.7), 0, trim, lw + 1, 10, 170)
 
     # Ears, then the face outline (chin narrowed by a random jaw factor).
     ey = rng.uniform(-0.12, 0.05)
@@ -300,9 +346,10 @@ def synthetic_face(rng: np.random.Generator, size: int) -> np.ndarray:
         cu, cv = s * ex + gaze, ey + eh * 0.05
         _circle(canvas, f.pt(cu, cv), ir * r, iris)
         _circle(canvas, f.pt(cu, cv), ir * r * 0.5, (12, 10, 10))
-        _circle(canvas, f.pt(cu + ir * 0.35, cv - ir * 0.35), max(ir * r * 0.22, 0.6), (250, 250, 250))
+        _circle(canvas, f.pt(cu + ir * 0.35, cv - ir * 0.35), max(ir * r * 0.22, 0.6),
+                (250, 250, 250))
         lid = (25, 20, 20) if feminine else _scale(skin, 0.35)
-        f.ellipse(canvas, s * ex, ey, ew * 1.02, eh * 1.05, lid, lw + (1 if feminine else 0), 180, 360)
+        f.ellipse(canvas, s * ex, ey, ew * 1.02, eh * 1.05, lid, lw + int(feminine), 180, 360)
         f.ellipse(canvas, s * ex, ey, ew, eh, _scale(skin, 0.7), max(1, lw - 1), 20, 160)
 
     # Nose: a shadowed side, the tip and nostrils, placed on the side away from the light.
@@ -335,8 +382,9 @@ def synthetic_face(rng: np.random.Generator, size: int) -> np.ndarray:
     uh, lh = rng.uniform(0.05, 0.09), rng.uniform(0.06, 0.11)
     smile = rng.uniform(-0.03, 0.1)
     f.ellipse(canvas, 0, my, mw * 0.85, lh, lips, -1, 0, 180)
-    _poly(canvas, f.pts([-mw, -0.3 * mw, 0, 0.3 * mw, mw], [my - smile, my - uh, my - uh * 0.55, my - uh, my - smile]),
-          _scale(lips, 0.9))
+    bow_u = [-mw, -0.3 * mw, 0, 0.3 * mw, mw]
+    bow_v = [my - smile, my - uh, my - uh * 0.55, my - uh, my - smile]
+    _poly(canvas, f.pts(bow_u, bow_v), _scale(lips, 0.9))
     if rng.random() < 0.25:
         f.ellipse(canvas, 0, my + 0.01, mw * 0.75, lh * 0.8, (70, 20, 25), -1, 0, 180)
         f.ellipse(canvas, 0, my + 0.01, mw * 0.6, lh * 0.35, (235, 232, 225), -1, 0, 180)
@@ -346,28 +394,28 @@ def synthetic_face(rng: np.random.Generator, size: int) -> np.ndarray:
 
     # Glasses.
     if rng.random() < 0.2:
-        frame_col = _jitter(rng, _pick(rng, [(20, 20, 20), (120, 80, 40), (170, 170, 175), (150, 30, 30)]), 15)
+        frames = [(20, 20, 20), (120, 80, 40), (170, 170, 175), (150, 30, 30)]
+        frame_col = _jitter(rng, _pick(rng, frames), 15)
         sun = rng.random() < 0.3
         for s in (-1, 1):
             if sun:
                 f.ellipse(canvas, s * ex, ey + 0.02, ew * 1.35, eh * 2.3, (30, 30, 35))
             f.ellipse(canvas, s * ex, ey + 0.02, ew * 1.35, eh * 2.3, frame_col, lw)
             _line(canvas, f.pt(s * (ex + ew * 1.35), ey), f.pt(s * 0.98, ey - 0.05), frame_col, lw)
-        _line(canvas, f.pt(-(ex - ew * 1.35), ey - 0.03), f.pt(ex - ew * 1.35, ey - 0.03), frame_col, lw)
+        _line(canvas, f.pt(-(ex - ew * 1.35), ey - 0.03), f.pt(ex - ew * 1.35, ey - 0.03),
+              frame_col, lw)
 
     # Soft directional light plus a falloff towards the head's edges, only on the figure
     # (pixels that changed since the background was laid down).
-    ys, xs = np.mgrid[0:S, 0:S].astype(np.float32)
+    xs, ys = _coarse_grid(S, 32)
     dx, dy = (xs - f.cx) / r, (ys - f.cy) / r
     u = dx * f.c + dy * f.s
     v = -dx * f.s + dy * f.c
     strength = rng.uniform(0.12, 0.3)
     shade = 1.0 + strength * (u * light[0] + v * light[1]) / 1.3
     shade -= rng.uniform(0.05, 0.14) * np.minimum(u * u + (v / b) ** 2, 2.0)
-    shade = np.clip(shade, 0.45, 1.3)
-    figure = np.any(canvas != background, axis=2)
-    lit = canvas.astype(np.float32) * np.where(figure, shade, 1.0)[..., None]
-    canvas = np.clip(lit, 0, 255).astype(np.uint8)
+    shade = _smooth_field(np.clip(shade, 0.45, 1.3), S)
+    canvas = _apply_shade(canvas, shade, _changed(canvas, background))
     return _finish(rng, canvas, size, (1.0, 4.0))
 
 
@@ -397,13 +445,13 @@ def _sky(rng, S: int) -> np.ndarray:
     else:            # evening
         top = _jitter(rng, (60, 80, 150), 20)
         bottom = _jitter(rng, (240, 170, 110), 20)
-    sky = _gradient(rng, S, top, bottom, math.pi / 2 + rng.uniform(-0.2, 0.2))
+    sky = _gradient(S, top, bottom, math.pi / 2 + rng.uniform(-0.2, 0.2))
     if rng.random() < 0.5:  # soft clouds
-        sky += np.abs(_blotches(rng, S, int(rng.integers(4, 8)), rng.uniform(10, 30)))
+        sky += np.abs(_blotches(rng, S, int(rng.integers(4, 8)), rng.uniform(10, 35), 0.0))
     return sky
 
 
-def _material(rng, S: int) -> tuple[str, np.ndarray]:
+def _material(rng) -> tuple[str, np.ndarray]:
     u = rng.random()
     if u < 0.55:
         return "plaster", _jitter(rng, _pick(rng, _PLASTER), 15)
@@ -422,7 +470,7 @@ def _fill_wall(rng, canvas, x0, y0, x1, y1, material: str, color, S: int):
     wall = np.empty((h, w, 3), np.float32)
     wall[:] = np.asarray(color, np.float32)
     if material == "plaster":
-        wall += _blotches(rng, max(h, w), 6, rng.uniform(3, 10))[:h, :w]
+        wall += _blotches(rng, max(h, w), 6, rng.uniform(3, 10), 0.2)[:h, :w]
     else:
         course = max(2, int(round(S * (0.022 if material == "brick" else 0.05))))
         unit = int(course * (2.3 if material == "brick" else 1.8))
@@ -441,10 +489,11 @@ def _fill_wall(rng, canvas, x0, y0, x1, y1, material: str, color, S: int):
 
 
 def _window_tile(ww: float, wh: float, arch: bool, shutters: bool, closed: bool,
-                 frame, glass, shutter, wall) -> tuple[np.ndarray, float]:
-    """One window (reveal shadow, frame, glass, mullions, sill, shutters) as RGBA uint8.
+                 frame, glass, shutter, wall) -> tuple[tuple[np.ndarray, np.ndarray], float]:
+    """One window (reveal shadow, frame, glass, mullions, sill, shutters), ready for _stamp.
 
-    Also returns the offset from the tile's top row to the top of the window opening.
+    Returns ((rgb * alpha, 1 - alpha) float32 tile, offset from the tile's top row to the
+    top of the window opening).
     """
     pad_x = ww * 0.55 if shutters else ww * 0.12
     pad_y = wh * 0.12
@@ -463,7 +512,7 @@ def _window_tile(ww: float, wh: float, arch: bool, shutters: bool, closed: bool,
         _ellipse(tile, ((x0 + x1) / 2, y0 + rad), (rad, rad), 0, fr, -1, 180, 360)
         _rect(tile, x0 + fw, y0 + rad, x1 - fw, y1 - fw, shadow)
         _ellipse(tile, ((x0 + x1) / 2, y0 + rad), (rad - fw, rad - fw), 0, shadow, -1, 180, 360)
-        gx0, gy0 = x0 + fw * 1.6, y0 + fw * 1.6
+        gx0 = x0 + fw * 1.6
         _rect(tile, gx0, y0 + rad, x1 - fw, y1 - fw, (*glass, a))
         _ellipse(tile, ((gx0 + x1 - fw) / 2, y0 + rad), ((x1 - fw - gx0) / 2, rad - fw * 1.6), 0,
                  (*glass, a), -1, 180, 360)
@@ -474,13 +523,15 @@ def _window_tile(ww: float, wh: float, arch: bool, shutters: bool, closed: bool,
     # Sky reflection: a lighter diagonal band across the glass.
     refl = (*_mix(glass, (220, 230, 240), 0.35), a)
     _poly(tile, [(x0 + ww * 0.25, y1 - fw), (x0 + ww * 0.55, y1 - fw),
-                 (x1 - fw, y0 + wh * 0.35), (x1 - fw, y0 + wh * 0.05 + (ww / 2 if arch else 0))], refl)
+                 (x1 - fw, y0 + wh * 0.35), (x1 - fw, y0 + wh * 0.05 + (ww / 2 if arch else 0))],
+          refl)
     mw = max(1, int(round(fw * 0.7)))
     _line(tile, ((x0 + x1) / 2, y0 + fw), ((x0 + x1) / 2, y1 - fw), fr, mw)
     _line(tile, (x0 + fw, y0 + wh * 0.4 + (ww * 0.2 if arch else 0)),
           (x1 - fw, y0 + wh * 0.4 + (ww * 0.2 if arch else 0)), fr, mw)
     # Sill, slightly wider than the opening, lit from above.
-    _rect(tile, x0 - fw, y1, x1 + fw, y1 + max(fw * 1.2, 1.0), (*_mix(frame, (255, 255, 255), 0.3), a))
+    sill = (*_mix(frame, (255, 255, 255), 0.3), a)
+    _rect(tile, x0 - fw, y1, x1 + fw, y1 + max(fw * 1.2, 1.0), sill)
     if shutters:
         sh = (*shutter, a)
         slat = (*_scale(shutter, 0.7), a)
@@ -497,27 +548,29 @@ def _window_tile(ww: float, wh: float, arch: bool, shutters: bool, closed: bool,
                 _line(tile, (sx0 + 0.5, yy), (sx1 - 0.5, yy), slat, 1)
                 yy += step
             _line(tile, (sx0, top), (sx0, y1), slat, 1)
-    return tile, y0
+    # Pre-multiplied form, so stamping the same window many times costs one blend each.
+    alpha = tile[..., 3:].astype(np.float32) * np.float32(1.0 / 255.0)
+    return (tile[..., :3] * alpha, np.float32(1.0) - alpha), y0
 
 
-def _stamp(canvas: np.ndarray, tile: np.ndarray, cx: float, top: float) -> None:
-    """Alpha-composite an RGBA tile onto the canvas, centred at x=cx, clipped to the canvas."""
-    th, tw = tile.shape[:2]
+def _stamp(canvas: np.ndarray, tile: tuple[np.ndarray, np.ndarray], cx: float, top: float) -> None:
+    """Composite a (rgb*alpha, 1-alpha) tile with its centre at x=cx, clipped to the canvas."""
+    premul, keep = tile
+    th, tw = keep.shape[:2]
     x, y = int(round(cx - tw / 2)), int(round(top))
     H, W = canvas.shape[:2]
     sx0, sy0 = max(0, -x), max(0, -y)
     sx1, sy1 = min(tw, W - x), min(th, H - y)
     if sx1 <= sx0 or sy1 <= sy0:
         return
-    t = tile[sy0:sy1, sx0:sx1]
-    alpha = t[..., 3:].astype(np.float32) * (1.0 / 255.0)
     region = canvas[y + sy0:y + sy1, x + sx0:x + sx1]
-    region[:] = (region * (1.0 - alpha) + t[..., :3] * alpha + 0.5).astype(np.uint8)
+    blended = region * keep[sy0:sy1, sx0:sx1] + premul[sy0:sy1, sx0:sx1]
+    region[:] = (blended + np.float32(0.5)).astype(np.uint8)
 
 
 def _facade(rng, canvas, S: int, x0: float, x1: float, top: float, ground: float, main: bool):
     """Draw one building front between x0..x1, from ``top`` down to ``ground``."""
-    material, wall = _material(rng, S)
+    material, wall = _material(rng)
     width = x1 - x0
     height = ground - top
     _fill_wall(rng, canvas, x0, top, x1, ground, material, wall, S)
@@ -529,8 +582,8 @@ def _facade(rng, canvas, S: int, x0: float, x1: float, top: float, ground: float
     if rng.random() < 0.45:
         rh = height * rng.uniform(0.12, 0.3)
         inset = width * rng.uniform(0.05, 0.5) if rng.random() < 0.7 else width / 2
-        pts = [(x0 - overhang, top), (x1 + overhang, top), (x1 - inset, top - rh), (x0 + inset, top - rh)]
-        _poly(canvas, pts, roof_col)
+        _poly(canvas, [(x0 - overhang, top), (x1 + overhang, top), (x1 - inset, top - rh),
+                       (x0 + inset, top - rh)], roof_col)
         for k in range(1, 4):  # tile courses
             yk = top - rh * k / 4
             fx = k / 4
@@ -553,7 +606,7 @@ def _facade(rng, canvas, S: int, x0: float, x1: float, top: float, ground: float
     pitch = width / cols
     ww = pitch * rng.uniform(0.38, 0.62)
     wh = min(upper * rng.uniform(0.5, 0.72), ww * rng.uniform(1.2, 2.2))
-    arch = rng.random() < 0.25
+    arch = rng.random() < 0.25 and wh > ww * 1.25  # squat arches read as half-moons
     shutters = main and rng.random() < 0.35
     frame = _jitter(rng, _pick(rng, _FRAME), 10)
     glass = _jitter(rng, _pick(rng, _GLASS), 12)
@@ -595,24 +648,29 @@ def _facade(rng, canvas, S: int, x0: float, x1: float, top: float, ground: float
             fw = max(1.0, dw * 0.08)
             _rect(canvas, dx0 - fw, dy0 - fw, dx1 + fw, ground, trim)
             if darch:
-                _ellipse(canvas, (cx, dy0 + dw / 2), (dw / 2 + fw, dw / 2 + fw), 0, trim, -1, 180, 360)
-                _ellipse(canvas, (cx, dy0 + dw / 2), (dw / 2, dw / 2), 0, _scale(door_col, 0.6), -1, 180, 360)
+                _ellipse(canvas, (cx, dy0 + dw / 2), (dw / 2 + fw, dw / 2 + fw), 0, trim,
+                         -1, 180, 360)
+                _ellipse(canvas, (cx, dy0 + dw / 2), (dw / 2, dw / 2), 0, _scale(door_col, 0.6),
+                         -1, 180, 360)
                 _rect(canvas, dx0, dy0 + dw / 2, dx1, ground, door_col)
             else:
                 _rect(canvas, dx0, dy0, dx1, ground, door_col)
             # Panels and a handle give the door its own edges.
             ptop = dy0 + (dw / 2 if darch else 0) + dh * 0.08
+            panel = _scale(door_col, 0.78)
             for px0, px1 in ((dx0 + dw * 0.12, cx - dw * 0.06), (cx + dw * 0.06, dx1 - dw * 0.12)):
-                _rect(canvas, px0, ptop, px1, ptop + dh * 0.35, _scale(door_col, 0.78))
-                _rect(canvas, px0, ptop + dh * 0.45, px1, ground - dh * 0.08, _scale(door_col, 0.78))
+                _rect(canvas, px0, ptop, px1, ptop + dh * 0.35, panel)
+                _rect(canvas, px0, ptop + dh * 0.45, px1, ground - dh * 0.08, panel)
             _circle(canvas, (cx + dw * 0.3, dy0 + dh * 0.55), max(dw * 0.04, 1.0), (200, 180, 90))
-            _rect(canvas, dx0 - fw * 2, ground - max(1.5, gf * 0.04), dx1 + fw * 2, ground, (150, 150, 145))
+            step_h = max(1.5, gf * 0.04)
+            _rect(canvas, dx0 - fw * 2, ground - step_h, dx1 + fw * 2, ground, (150, 150, 145))
         elif shop:
             sx0, sx1 = x0 + pitch * c + pitch * 0.08, x0 + pitch * (c + 1) - pitch * 0.08
             sy0, sy1 = gtop + gf * 0.22, ground - gf * 0.1
             fw = max(1.0, pitch * 0.03)
             _rect(canvas, sx0, sy0, sx1, sy1, frame)
-            _rect(canvas, sx0 + fw, sy0 + fw, sx1 - fw, sy1 - fw, _mix(glass, (230, 215, 170), 0.25))
+            _rect(canvas, sx0 + fw, sy0 + fw, sx1 - fw, sy1 - fw,
+                  _mix(glass, (230, 215, 170), 0.25))
             _rect(canvas, sx0, sy0 - gf * 0.12, sx1, sy0 - gf * 0.02, shutter)  # awning/sign
         else:
             tile, off = tiles[0]
@@ -638,7 +696,10 @@ def synthetic_building(rng: np.random.Generator, size: int) -> np.ndarray:
         split = S * rng.uniform(0.2, 0.4)
         nb = (-S * 0.05, split + S * 0.05) if left else (S - split - S * 0.05, S * 1.05)
         _facade(rng, canvas, S, nb[0], nb[1], S * rng.uniform(0.1, 0.45), ground, False)
-        main = (split, S * rng.uniform(0.95, 1.08)) if left else (-S * rng.uniform(-0.05, 0.08), S - split)
+        if left:
+            main = (split, S * rng.uniform(0.95, 1.08))
+        else:
+            main = (-S * rng.uniform(-0.05, 0.08), S - split)
     else:
         main = (S * rng.uniform(-0.08, 0.12), S * rng.uniform(0.88, 1.08))
     _facade(rng, canvas, S, main[0], main[1], S * rng.uniform(0.12, 0.33), ground, True)
@@ -651,11 +712,11 @@ def synthetic_building(rng: np.random.Generator, size: int) -> np.ndarray:
     _rect(canvas, -1, kerb + max(1.5, S * 0.01), S + 1, S + 1, _jitter(rng, (75, 75, 80), 15))
 
     # Sunlight sweeping across the front, darker towards the street; the sky is left alone.
-    ys, xs = np.mgrid[0:S, 0:S].astype(np.float32) / S
+    xs, ys = _coarse_grid(S)
     side = 1.0 if rng.random() < 0.5 else -1.0
-    shade = 1.0 + rng.uniform(0.08, 0.25) * side * (xs - 0.5) - rng.uniform(0.0, 0.15) * (ys - 0.3)
-    built = np.any(canvas != sky, axis=2)
-    canvas = np.clip(canvas * np.where(built, shade, 1.0)[..., None], 0, 255).astype(np.uint8)
+    shade = 1.0 + rng.uniform(0.08, 0.25) * side * (xs / S - 0.5)
+    shade -= rng.uniform(0.0, 0.15) * (ys / S - 0.3)
+    canvas = _apply_shade(canvas, _smooth_field(shade, S), _changed(canvas, sky))
 
     # Small perspective tilt. Every corner moves outwards, so the warped image still
     # covers the whole frame and no border needs inventing.
@@ -687,5 +748,7 @@ def synthetic_image(kind: str, seed: int, index: int, size: int) -> np.ndarray:
     try:
         fn = KINDS[kind]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown synthetic kind {kind!r}; expected one of {sorted(KINDS)}") from None
+        raise ValueError(
+            f"unknown synthetic kind {kind!r}; expected one of {sorted(KINDS)}"
+        ) from None
     return fn(np.random.default_rng([seed, index]), size)

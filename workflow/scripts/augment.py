@@ -1,8 +1,10 @@
-from sketchback.augment import augment_shard
+# Log first, so messages of the libraries imported below land in the job log.
 from sketchback.logs import setup_logging
 
 setup_logging(snakemake.log[0])
+
+from sketchback.augment import augment_shard
+
 p = snakemake.params
-# Each shard gets its own seed stream so shards are independent and reproducible.
 augment_shard(snakemake.input.photos, snakemake.input.sketches, snakemake.output[0],
-              copies=p.copies, seed=[p.seed, int(snakemake.wildcards.shard)], params=p.augment_params)
+              copies=p.copies, seed=p.seed, params=p.augment_params)

@@ -1,7 +1,11 @@
-from pathlib import Path
-
+# Log first, so messages of the libraries imported below land in the job log.
 from sketchback.logs import setup_logging
-from sketchback.sources import download
 
 setup_logging(snakemake.log[0])
+
+from sketchback.sources import download
+
+from pathlib import Path
+
+
 download(Path(snakemake.output[0]).parent, snakemake.params.source, snakemake.params.seed)

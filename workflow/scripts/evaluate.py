@@ -1,7 +1,10 @@
-from sketchback.evaluate import evaluate
+# Log first, so messages of the libraries imported below land in the job log.
 from sketchback.logs import setup_logging
 
 setup_logging(snakemake.log[0])
+
+from sketchback.evaluate import evaluate
+
 w, p = snakemake.wildcards, snakemake.params
 evaluate(snakemake.input.model, p.test_pairs, snakemake.input.mean, snakemake.output.metrics,
          snakemake.output.grid, model_name=w.model, dataset=w.dataset, method=w.method,

@@ -1,8 +1,10 @@
-import pandas as pd
-
-from sketchback.figures import plot_loss_curves
+# Log first, so messages of the libraries imported below land in the job log.
 from sketchback.logs import setup_logging
 
 setup_logging(snakemake.log[0])
+
+import pandas as pd
+from sketchback.figures import plot_loss_curves
+
 histories = {name: pd.read_csv(path) for name, path in zip(snakemake.params.models, snakemake.input)}
 plot_loss_curves(histories, snakemake.output[0], title="Training and validation loss per model")

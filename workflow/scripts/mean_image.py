@@ -1,5 +1,8 @@
+# Log first, so messages of the libraries imported below land in the job log.
 from sketchback.logs import setup_logging
-from sketchback.prepare import mean_image
 
 setup_logging(snakemake.log[0])
+
+from sketchback.prepare import mean_image
+
 mean_image(list(snakemake.input), snakemake.output[0])

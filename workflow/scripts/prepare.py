@@ -1,9 +1,13 @@
-from pathlib import Path
-
+# Log first, so messages of the libraries imported below land in the job log.
 from sketchback.logs import setup_logging
-from sketchback.prepare import prepare_shard
 
 setup_logging(snakemake.log[0])
+
+from sketchback.prepare import prepare_shard
+
+from pathlib import Path
+
+
 w = snakemake.wildcards
 prepare_shard(snakemake.input.index, Path(snakemake.input.manifest).parent, w.split, int(w.shard),
               snakemake.output[0], size=snakemake.params.size, crop=snakemake.params.crop)

@@ -1,5 +1,8 @@
+# Log first, so messages of the libraries imported below land in the job log.
 from sketchback.logs import setup_logging
-from sketchback.sketch import sketch_shard
 
 setup_logging(snakemake.log[0])
+
+from sketchback.sketch import sketch_shard
+
 sketch_shard(snakemake.input[0], snakemake.output[0], snakemake.wildcards.method, snakemake.params.method_params)

@@ -1,7 +1,9 @@
-import pandas as pd
-
-from sketchback.figures import plot_metric_bars
+# Log first, so messages of the libraries imported below land in the job log.
 from sketchback.logs import setup_logging
 
 setup_logging(snakemake.log[0])
+
+import pandas as pd
+from sketchback.figures import plot_metric_bars
+
 plot_metric_bars(pd.read_csv(snakemake.input[0]), snakemake.output[0], metric="ssim")

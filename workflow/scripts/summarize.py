@@ -1,5 +1,8 @@
-from sketchback.evaluate import summarize
+# Log first, so messages of the libraries imported below land in the job log.
 from sketchback.logs import setup_logging
 
 setup_logging(snakemake.log[0])
+
+from sketchback.evaluate import summarize
+
 summarize(list(snakemake.input), snakemake.output[0], seed=snakemake.params.seed)

@@ -1,0 +1,134 @@
+"""The whole DAG through the real Snakemake on a tiny config: outputs, partial reruns, bad config."""
+
+import copy
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEFILE = REPO / "workflow" / "Snakefile"
+
+TINY = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+TINY["image_size"] = 32
+TINY["datasets"]["faces"].update(source={"name": "synthetic_faces", "n_images": 40, "raw_size": 40},
+                                 shards={"train": 2, "val": 1, "test": 1})
+TINY["datasets"]["buildings"].update(source={"name": "synthetic_buildings", "n_images": 30, "raw_size": 40},
+                                     shards={"train": 2, "val": 1, "test": 1}, augment={"copies": 2})
+TINY["training"].update(base_filters=4, residual_blocks=1, batch_size=8, jit_compile=False)
+TINY["models"]["faces"]["epochs"] = 2
+TINY["models"]["buildings"]["epochs"] = 1
+TINY["evaluation"]["grid_rows"] = 3
+
+
+def snakemake(workdir: Path, *args: str, config: dict | None = None) -> subprocess.CompletedProcess:
+    if config is not None:
+        (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(workdir),
+           "--configfile", str(workdir / "config.yaml"), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+
+
+def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, list[str]]:
+    """Rule name -> output paths of the jobs a dry run would execute."""
+    assert result.returncode == 0, result.stdout + result.stderr
+    jobs: dict[str, list[str]] = {}
+    for block in re.split(r"\n(?=rule \w+:)", result.stdout + result.stderr):
+        match = re.match(r"rule (\w+):", block)
+        if match:
+            outputs = re.search(r"^\s+output: (.*)$", block, re.M)
+            jobs.setdefault(match.group(1), []).append(outputs.group(1) if outputs else "")
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("study")
+    result = snakemake(workdir, "--cores", "2", config=TINY)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    return workdir
+
+
+def test_demo_dag_makes_every_result(study):
+    results = study / "results"
+    summary = pd.read_csv(results / "report" / "metrics_summary.csv")
+    assert set(zip(summary.model, summary.dataset, summary.method)) == {
+        ("faces", "faces", "pencil"), ("faces", "faces", "xdog"),
+        ("buildings", "buildings", "pencil"), ("buildings", "buildings", "xdog")}
+    for column in ("ssim_prediction", "ssim_sketch", "ssim_mean_image", "psnr_prediction"):
+        assert summary[column].between(-1, 100).all()
+        assert (summary[f"{column}_lo"] <= summary[column]).all() and (summary[column] <= summary[f"{column}_hi"]).all()
+    per_image = pd.read_csv(results / "evaluation" / "faces" / "faces" / "pencil" / "metrics.csv")
+    assert len(per_image) == 4 and per_image["image"].str.startswith("images/").all()
+    for png in ["report/loss_curves.png", "report/ssim.png", "evaluation/buildings/buildings/xdog/grid.png"]:
+        image = cv2.imread(str(results / png))
+        assert image is not None and image.shape[0] > 100, png
+    history = pd.read_csv(results / "models" / "faces" / "history.csv")
+    assert list(history["epoch"]) == [1, 2]
+    assert {"loss", "pixel", "feature", "tv", "val_loss"} <= set(history.columns)
+    assert (results / "models" / "buildings" / "generator.keras").stat().st_size > 10_000
+    assert "initialised from results/models/faces/generator.keras" in (results / "logs" / "train" / "buildings.log").read_text()
+    leftovers = [p for p in results.rglob(".*.tmp*")]
+    assert leftovers == []
+
+
+def test_finished_study_is_up_to_date(study):
+    assert planned_jobs(snakemake(study, "-n")) == {}
+
+
+def test_changing_one_sketch_method_reruns_only_its_branch(study):
+    changed = copy.deepcopy(TINY)
+    changed["sketch"]["xdog"] = {"sigma": 1.1}
+    jobs = planned_jobs(snakemake(study, "-n", config=changed))
+    assert set(jobs) == {"sketch", "evaluate", "summarize", "ssim_chart", "all"}
+    assert jobs["sketch"] and all("/xdog/" in out for out in jobs["sketch"])
+    assert all("/xdog/" in out for out in jobs["evaluate"]) and len(jobs["evaluate"]) == 2
+
+
+def test_changing_epochs_reruns_training_onward_but_not_sketching(study):
+    changed = copy.deepcopy(TINY)
+    changed["models"]["faces"]["epochs"] = 3
+    jobs = planned_jobs(snakemake(study, "-n", config=changed))
+    assert sorted(jobs["train"]) == sorted(["results/models/faces/generator.keras, results/models/faces/history.csv",
+                                             "results/models/buildings/generator.keras, results/models/buildings/history.csv"])
+    assert {"evaluate", "loss_curves", "summarize"} <= set(jobs)
+    assert not {"download", "split", "prepare", "sketch", "augment", "mean_image"} & set(jobs)
+
+
+def test_report_is_browsable_html(study):
+    result = snakemake(study, "--report", str(study / "report.html"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (study / "report.html").read_text(errors="replace")
+    assert len(html) > 50_000 and "loss_curves.png" in html and "grid.png" in html
+
+
+@pytest.mark.parametrize("mutate, expected", [
+    (lambda c: c.update(learning_rat=0.1), "learning_rat"),
+    (lambda c: c["training"].update(batch_size="big"), "big"),
+    (lambda c: c["models"]["faces"].update(dataset="celebb"), "models.faces.dataset"),
+    (lambda c: c["datasets"]["faces"].update(sketch_methods=["charcoal"]), "charcoal"),
+    (lambda c: c.update(image_size=30), "image_size"),
+])
+def test_bad_config_fails_at_start_naming_the_key(tmp_path, mutate, expected):
+    bad = copy.deepcopy(TINY)
+    mutate(bad)
+    result = snakemake(tmp_path, "-n", config=bad)
+    assert result.returncode != 0
+    assert expected in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_full_study_dag_is_sharded_and_starts_with_downloads(tmp_path):
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(tmp_path),
+           "--configfile", str(REPO / "config" / "config.yaml"), "-n"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    jobs = planned_jobs(result)
+    total = sum(len(v) for v in jobs.values())
+    assert 100 <= total <= 1000
+    assert sorted(jobs["download"]) == ["resources/celeba/manifest.csv", "resources/zubud/manifest.csv"]
+    assert len(jobs["prepare"]) == 64 + 4 + 4 + 4 + 1 + 1
