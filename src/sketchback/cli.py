@@ -37,7 +37,9 @@ def predict_photo(generator, sketch_grey: np.ndarray) -> np.ndarray:
     h, w = sketch_grey.shape
     pad_h, pad_w = -h % DOWNSAMPLING, -w % DOWNSAMPLING
     padded = np.pad(sketch_grey, ((0, pad_h), (0, pad_w)), constant_values=255)
-    photo = generator.predict(sketch_to_input(padded[None]), verbose=0)[0, :h, :w]
+    # An eager call, not predict(): predict() retraces per size and, after a few sizes, relaxes
+    # the traced shape to (None, None), which the bilinear upsampling layer cannot trace.
+    photo = np.asarray(generator(sketch_to_input(padded[None]), training=False))[0, :h, :w]
     return (np.clip(photo, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
