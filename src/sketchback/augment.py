@@ -7,6 +7,7 @@ and blur/noise only the sketch (robustness of the network's input).
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 
@@ -15,6 +16,10 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # offline machines: no v
 import albumentations as A  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+
+from sketchback.io import load_npz, save_npz  # noqa: E402
+
+log = logging.getLogger(__name__)
 
 # Magnitudes for a small building set (64-128 px).  A magnitude of 0 disables that transform
 # (it is then not even constructed, so a fully disabled pipeline is an exact copy).
@@ -195,15 +200,11 @@ def augment_shard(photo_npz, sketch_npz, out_npz, copies: int, seed: int, params
     Randomness is keyed by each image's row in the dataset index (stored in the shard as
     ``rows``), so a shard's output does not depend on how the dataset was sharded.
     """
-    import logging
-
-    from sketchback.io import load_npz, save_npz
-
     photos, drawn = load_npz(photo_npz), load_npz(sketch_npz)
     if photos["images"].shape[:3] != drawn["sketches"].shape[:3]:
         raise ValueError(f"{photo_npz} and {sketch_npz} hold different images; rerun the sketch rule for this shard")
     first_index = int(photos["rows"][0]) if "rows" in photos else 0
     images, sketches = augment_pairs(photos["images"], drawn["sketches"], copies, seed, params, first_index=first_index)
     save_npz(out_npz, images=images, sketches=sketches, names=np.repeat(photos["names"], copies))
-    logging.getLogger(__name__).info("%s: %d pairs x %d copies", out_npz, len(photos["images"]), copies)
+    log.info("%s: %d pairs x %d copies", out_npz, len(photos["images"]), copies)
     return len(images)

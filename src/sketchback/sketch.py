@@ -6,10 +6,16 @@
 from __future__ import annotations
 
 import inspect
+import logging
+import time
 from typing import Callable
 
 import cv2
 import numpy as np
+
+from sketchback.io import load_npz, save_npz
+
+log = logging.getLogger(__name__)
 
 
 def _check_image(image: np.ndarray, name: str = "image") -> None:
@@ -150,12 +156,6 @@ def sketch_images(images: np.ndarray, method: str, params: dict | None = None) -
 
 def sketch_shard(in_npz, out_npz, method: str, params: dict | None = None) -> int:
     """Sketch every photo of a prepared shard; writes ``sketches`` uint8 (N, H, W) and ``names`` atomically."""
-    import logging
-    import time
-
-    from sketchback.io import load_npz, save_npz
-
-    log = logging.getLogger(__name__)
     shard = load_npz(in_npz)
     start = time.perf_counter()
     sketches = sketch_images(shard["images"], method, params)

@@ -18,6 +18,7 @@ import cv2
 import pandas as pd
 
 from sketchback.io import atomic_path
+from sketchback.synthetic import synthetic_image
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,6 @@ def write_manifest(dataset_dir: Path, frame: pd.DataFrame) -> Path:
 
 def download_synthetic(dataset_dir: str | Path, kind: str, n_images: int, raw_size: int, seed: int) -> Path:
     """Generate ``n_images`` synthetic ``kind`` images (PNG, raw_size px) and their manifest."""
-    from sketchback.synthetic import synthetic_image
-
     dataset_dir = Path(dataset_dir)
     (dataset_dir / "images").mkdir(parents=True, exist_ok=True)
     paths = []

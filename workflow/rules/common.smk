@@ -65,11 +65,16 @@ def flatten(pair_list):
     return sorted({path for pair in pair_list for path in pair})
 
 
+def init_model(model):
+    """The saved generator a model is fine-tuned from, or None."""
+    init = config["models"][model].get("init_from")
+    return f"results/models/{init}/generator.keras" if init else None
+
+
 def train_inputs(wildcards):
     files = flatten(model_pairs(wildcards.model, "train") + model_pairs(wildcards.model, "val"))
-    init = config["models"][wildcards.model].get("init_from")
-    if init:
-        files.append(f"results/models/{init}/generator.keras")
+    if init_model(wildcards.model):
+        files.append(init_model(wildcards.model))
     return files
 
 

@@ -10,11 +10,7 @@ rule train:
     params:
         train_pairs=lambda wc: model_pairs(wc.model, "train"),
         val_pairs=lambda wc: model_pairs(wc.model, "val"),
-        init_model=lambda wc: (
-            f"results/models/{config['models'][wc.model]['init_from']}/generator.keras"
-            if config["models"][wc.model].get("init_from")
-            else None
-        ),
+        init_model=lambda wc: init_model(wc.model),
         image_size=config["image_size"],
         seed=config["seed"],
         training=config["training"],
