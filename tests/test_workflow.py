@@ -113,6 +113,8 @@ def test_report_is_browsable_html(study):
     (lambda c: c["models"]["faces"].update(dataset="celebb"), "models.faces.dataset"),
     (lambda c: c["datasets"]["faces"].update(sketch_methods=["charcoal"]), "charcoal"),
     (lambda c: c.update(image_size=30), "image_size"),
+    (lambda c: c["sketch"]["xdog"].update(sigmaa=1.0), "sketch.xdog.sigmaa"),
+    (lambda c: c["datasets"]["faces"]["source"].update(n_image=10), "n_image"),
 ])
 def test_bad_config_fails_at_start_naming_the_key(tmp_path, mutate, expected):
     bad = copy.deepcopy(TINY)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sketchback.sketch import METHODS, method_params
+
 
 class ConfigError(ValueError):
     """A config value that is well-typed but inconsistent; the message names the key."""
@@ -12,6 +14,12 @@ def check_config(config: dict) -> None:
     if config["image_size"] % 4:
         raise ConfigError(f"image_size: {config['image_size']} is not a multiple of 4 (the generator downsamples twice)")
     datasets, methods, models = config["datasets"], config["sketch"], config["models"]
+    for method, params in methods.items():
+        if method not in METHODS:
+            raise ConfigError(f"sketch.{method}: unknown sketch method (known: {', '.join(METHODS)})")
+        unknown = sorted(set(params) - set(method_params(method)))
+        if unknown:
+            raise ConfigError(f"sketch.{method}.{unknown[0]}: unknown parameter (valid: {', '.join(method_params(method))})")
     for name, dataset in datasets.items():
         for method in dataset["sketch_methods"]:
             if method not in methods:
