@@ -85,8 +85,9 @@ def train(train_pairs: list, val_pairs: list, out_model: str | Path, out_history
     """Train a generator on (photo shard, sketch shard) pairs and save it as ``.keras``.
 
     ``init_model`` starts from a saved generator (fine-tuning); its architecture is kept and the
-    architecture arguments are ignored. ``jit_compile`` compiles the training step with XLA
-    (about 1.25x faster on CPU here, see benchmarks/). Writes the model and the per-epoch history CSV
+    architecture arguments are ignored. ``deterministic`` makes TensorFlow ops deterministic
+    (same seed, same weights); Keras then runs without XLA, so ``jit_compile`` only takes effect
+    with ``deterministic=False``. Writes the model and the per-epoch history CSV
     (loss, pixel, feature, tv, and their ``val_`` counterparts) atomically.
     """
     check_image_size(image_size)

@@ -73,8 +73,8 @@ def init_model(model):
 
 def train_inputs(wildcards):
     files = flatten(model_pairs(wildcards.model, "train") + model_pairs(wildcards.model, "val"))
-    if init_model(wildcards.model):
-        files.append(init_model(wildcards.model))
+    if init := init_model(wildcards.model):
+        files.append(init)
     return files
 
 

@@ -1,12 +1,11 @@
 # Log first, so messages of the libraries imported below land in the job log.
+from pathlib import Path
+
 from sketchback.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
 from sketchback.prepare import prepare_shard
-
-from pathlib import Path
-
 
 w = snakemake.wildcards
 prepare_shard(snakemake.input.index, Path(snakemake.input.manifest).parent, w.split, int(w.shard),
