@@ -45,7 +45,8 @@ def vgg_preprocess(images):
 
 def feature_loss(extractor, y_true, y_pred):
     """Per-sample mean squared difference of VGG features, (N,)."""
-    diff = extractor(vgg_preprocess(y_true)) - extractor(vgg_preprocess(y_pred))
+    # Under mixed precision the extractor computes in float16; the loss is summed in float32.
+    diff = ops.cast(extractor(vgg_preprocess(y_true)), "float32") - ops.cast(extractor(vgg_preprocess(y_pred)), "float32")
     return ops.mean(ops.square(diff), axis=(1, 2, 3))
 
 

@@ -71,7 +71,7 @@ def scribbler_generator(base_filters: int = 32, residual_blocks: int = 5) -> ker
     x = layers.UpSampling2D(2, interpolation="bilinear")(x)
     x = conv_norm_relu(layers.Concatenate()([x, full]), f)
     x = residual_block(x, f)
-    photo = layers.Conv2D(3, 3, padding="same", activation="sigmoid", name="photo")(x)
+    photo = layers.Conv2D(3, 3, padding="same", activation="sigmoid", dtype="float32", name="photo")(x)
     return keras.Model(sketch, photo, name="scribbler")
 
 
@@ -88,7 +88,7 @@ def sketchback_generator(base_filters: int = 32, residual_blocks: int = 5) -> ke
         x = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", use_bias=False)(x)
         x = normalization()(x)
         x = layers.ReLU()(x)
-    photo = layers.Conv2D(3, 9, padding="same", activation="sigmoid", name="photo")(x)
+    photo = layers.Conv2D(3, 9, padding="same", activation="sigmoid", dtype="float32", name="photo")(x)
     return keras.Model(sketch, photo, name="sketchback")
 
 

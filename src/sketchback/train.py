@@ -1,9 +1,22 @@
-"""Train a sketch-inversion generator (faces from scratch, buildings fine-tuned from the face model)."""
+"""Train a sketch-inversion generator (faces from scratch, buildings fine-tuned from the face model).
+
+The loop is built for clusters: the training pairs are packed once into memory-mapped uint8
+arrays and streamed in seeded, prefetched batches; each step is one compiled Keras step in which
+VGG16 features of target and prediction are computed in the graph; a checkpoint (weights,
+optimizer state, position in the data, partial epoch sums) is written atomically every
+``checkpoint_every`` steps, at every epoch end and on SIGTERM, and a rerun with the same options
+resumes from it and reaches the same weights as an uninterrupted run.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import logging
 import math
+import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -11,12 +24,20 @@ import keras
 import numpy as np
 import pandas as pd
 
-from sketchback.data import load_pairs
-from sketchback.io import atomic_path
+from sketchback.data import batches, open_packed, pack_pairs
+from sketchback.io import atomic_path, load_npz, save_npz
 from sketchback.losses import SketchInversionLoss, pixel_loss, total_variation, vgg_feature_extractor
 from sketchback.model import build_generator, check_image_size
 
 log = logging.getLogger(__name__)
+
+LR_SCHEDULES = ("constant", "cosine")
+CHECKPOINT_FILE = "checkpoint.npz"
+TERMS = ("loss", "pixel", "tv")
+
+
+class TrainingInterrupted(RuntimeError):
+    """Training stopped on SIGTERM after saving a checkpoint; rerunning the same command resumes it."""
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
@@ -36,32 +57,6 @@ def tv(y_true, y_pred):
     return total_variation(y_pred)
 
 
-class ProgressLog(keras.callbacks.Callback):
-    """One log line per epoch (and every ``every`` batches): loss terms and images/s."""
-
-    def __init__(self, name: str, epochs: int, n_images: int, every: int = 50):
-        super().__init__()
-        self.name, self.epochs, self.n_images, self.every = name, epochs, n_images, every
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch, self.start = epoch, time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.every and (batch + 1) % self.every == 0:
-            log.info("%s epoch %d batch %d loss %.4f", self.name, self.epoch + 1, batch + 1, logs.get("loss", float("nan")))
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        seconds = time.perf_counter() - self.start
-        if not math.isfinite(logs.get("loss", 0.0)):
-            raise FloatingPointError(
-                f"{self.name}: loss became {logs.get('loss')} in epoch {epoch + 1}; lower the learning rate "
-                f"or check the training data for blank images"
-            )
-        terms = " ".join(f"{k} {v:.4g}" for k, v in logs.items() if k != "learning_rate")
-        log.info("%s epoch %d/%d %s (%.0f img/s)", self.name, epoch + 1, self.epochs, terms, self.n_images / seconds)
-
-
 def add_feature_columns(history: pd.DataFrame, pixel_weight: float, feature_weight: float, tv_weight: float) -> pd.DataFrame:
     """Recover the feature-loss term from the logged total, pixel and TV terms.
 
@@ -76,56 +71,250 @@ def add_feature_columns(history: pd.DataFrame, pixel_weight: float, feature_weig
     return history
 
 
+def learning_rate_schedule(learning_rate: float, schedule: str, total_steps: int):
+    """``constant``, or ``cosine``: cosine decay from ``learning_rate`` to 1% of it over the run."""
+    if schedule == "constant":
+        return learning_rate
+    if schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(total_steps, 1), alpha=0.01)
+    raise ValueError(f"unknown learning-rate schedule {schedule!r}; use one of {', '.join(LR_SCHEDULES)}")
+
+
+def _file_signature(path: str | Path | None) -> list | None:
+    if path is None:
+        return None
+    stat = Path(path).stat()
+    return [str(path), stat.st_size, stat.st_mtime_ns]
+
+
+def run_fingerprint(options: dict, train_pairs: list, val_pairs: list, init_model: str | Path | None) -> str:
+    """Hash of everything that decides the trained weights; a checkpoint is resumed only if it matches."""
+    described = {
+        "options": options,
+        "train": [[_file_signature(p), _file_signature(s)] for p, s in train_pairs],
+        "val": [[_file_signature(p), _file_signature(s)] for p, s in val_pairs],
+        "init_model": _file_signature(init_model),
+    }
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
+
+
+def save_checkpoint(path: Path, generator: keras.Model, optimizer: keras.optimizers.Optimizer, state: dict) -> None:
+    """Weights, optimizer variables and the loop state in one ``.npz``, written atomically."""
+    arrays = {f"weight_{i:04d}": np.asarray(w) for i, w in enumerate(generator.get_weights())}
+    arrays.update({f"optimizer_{i:04d}": keras.ops.convert_to_numpy(v) for i, v in enumerate(optimizer.variables)})
+    save_npz(path, state=np.array(json.dumps(state)), **arrays)
+
+
+def read_checkpoint_state(path: Path) -> dict | None:
+    """The loop state stored in a checkpoint, or None when there is none or it cannot be read."""
+    if not path.exists():
+        return None
+    try:
+        return json.loads(str(load_npz(path)["state"]))
+    except (ValueError, KeyError) as exc:
+        log.warning("ignoring unreadable checkpoint %s (%s); starting afresh", path, exc)
+        return None
+
+
+def restore_checkpoint(path: Path, generator: keras.Model, optimizer: keras.optimizers.Optimizer) -> dict:
+    """Load weights and optimizer variables saved by :func:`save_checkpoint`; returns the loop state."""
+    arrays = load_npz(path)
+    weights = [arrays[k] for k in sorted(k for k in arrays if k.startswith("weight_"))]
+    generator.set_weights(weights)
+    slots = sorted(k for k in arrays if k.startswith("optimizer_"))
+    if len(slots) != len(optimizer.variables):
+        raise ValueError(f"{path} holds {len(slots)} optimizer variables, the optimizer has {len(optimizer.variables)}; delete it to start afresh")
+    for key, variable in zip(slots, optimizer.variables):
+        variable.assign(arrays[key])
+    return json.loads(str(arrays["state"]))
+
+
+@contextlib.contextmanager
+def sigterm_flag():
+    """While active, SIGTERM (SLURM's time limit or preemption) only sets ``flag["stop"]``."""
+    flag = {"stop": False}
+
+    def handler(signum, frame):
+        flag["stop"] = True
+        log.warning("SIGTERM received: saving a checkpoint after this step")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class TensorBoardLog:
+    """Scalars for TensorBoard under ``directory`` (needs the TensorFlow and tensorboard packages)."""
+
+    def __init__(self, directory: str | Path | None):
+        self.writer = None
+        if directory is None:
+            return
+        try:
+            import tensorflow as tf
+
+            self.tf = tf
+            self.writer = tf.summary.create_file_writer(str(directory))
+        except ImportError:
+            log.warning("TensorBoard logs are off: TensorFlow is not installed")
+
+    def scalars(self, values: dict, step: int, prefix: str) -> None:
+        if self.writer is None:
+            return
+        with self.writer.as_default():
+            for key, value in values.items():
+                self.tf.summary.scalar(f"{prefix}/{key}", value, step=step)
+        self.writer.flush()
+
+
+def _mean_logs(model: keras.Model, sketches, photos, batch_size: int) -> dict:
+    """Loss terms over a whole set (test steps, weighted by batch size)."""
+    sums, n = dict.fromkeys(TERMS, 0.0), 0
+    for _, x, y in batches(sketches, photos, batch_size, seed=0, epoch=0, shuffle=False):
+        logs = model.test_on_batch(x, y, return_dict=True)
+        for key in TERMS:
+            sums[key] += float(logs[key]) * len(x)
+        n += len(x)
+    return {key: value / n for key, value in sums.items()}
+
+
+def _format_terms(values: dict) -> str:
+    return " ".join(f"{key} {values[key]:.4g}" for key in TERMS)
+
+
 def train(train_pairs: list, val_pairs: list, out_model: str | Path, out_history: str | Path, *,
           name: str, image_size: int, architecture: str = "scribbler", base_filters: int = 32,
           residual_blocks: int = 5, pixel_weight: float = 1.0, feature_weight: float = 1e-3,
           tv_weight: float = 1e-5, vgg_weights: str = "random", vgg_md5: str | None = None,
-          epochs: int = 10, batch_size: int = 8, learning_rate: float = 1e-3, seed: int = 0,
-          jit_compile: bool = False, deterministic: bool = True, init_model: str | Path | None = None) -> pd.DataFrame:
+          epochs: int = 10, batch_size: int = 8, learning_rate: float = 1e-3, lr_schedule: str = "constant",
+          seed: int = 0, jit_compile: bool = False, deterministic: bool = True, mixed_precision: bool = False,
+          init_model: str | Path | None = None, work_dir: str | Path | None = None,
+          checkpoint_every: int = 500, log_every: int = 50, prefetch: int = 4,
+          tensorboard_dir: str | Path | None = None) -> pd.DataFrame:
     """Train a generator on (photo shard, sketch shard) pairs and save it as ``.keras``.
 
     ``init_model`` starts from a saved generator (fine-tuning); its architecture is kept and the
     architecture arguments are ignored. ``deterministic`` makes TensorFlow ops deterministic
     (same seed, same weights); Keras then runs without XLA, so ``jit_compile`` only takes effect
-    with ``deterministic=False``. Writes the model and the per-epoch history CSV
-    (loss, pixel, feature, tv, and their ``val_`` counterparts) atomically.
+    with ``deterministic=False``. ``mixed_precision`` computes in float16 with float32 weights
+    (GPUs; new generators only, a fine-tuned one keeps the precision it was saved with).
+
+    ``work_dir`` (default: ``work/`` next to ``out_model``) holds the packed training data, the
+    checkpoint and a running ``history.csv``; it is removed after success. A checkpoint is resumed
+    only when every option and input file is unchanged, otherwise training starts afresh.
+    Writes the model and the per-epoch history CSV (loss, pixel, feature, tv and their ``val_``
+    counterparts) atomically. Raises :class:`TrainingInterrupted` after SIGTERM (checkpoint saved)
+    and ``FloatingPointError`` when the loss stops being finite.
     """
     check_image_size(image_size)
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"unknown learning-rate schedule {lr_schedule!r}; use one of {', '.join(LR_SCHEDULES)}")
+    out_model = Path(out_model)
+    work = Path(work_dir) if work_dir is not None else out_model.parent / "work"
+    checkpoint = work / CHECKPOINT_FILE
+    options = dict(image_size=image_size, architecture=architecture, base_filters=base_filters,
+                   residual_blocks=residual_blocks, pixel_weight=pixel_weight, feature_weight=feature_weight,
+                   tv_weight=tv_weight, vgg_weights=vgg_weights, epochs=epochs, batch_size=batch_size,
+                   learning_rate=learning_rate, lr_schedule=lr_schedule, seed=seed, jit_compile=jit_compile,
+                   deterministic=deterministic, mixed_precision=mixed_precision)
+    fingerprint = run_fingerprint(options, train_pairs, val_pairs, init_model)
+
     seed_everything(seed, deterministic)
     if jit_compile and deterministic:
         log.warning("%s: jit_compile is ignored because deterministic is on (Keras disables XLA under op determinism)", name)
-    x_train, y_train = load_pairs(train_pairs)
-    x_val, y_val = load_pairs(val_pairs) if val_pairs else (None, None)
+
+    log.info("%s: packing %d training shards into %s", name, len(train_pairs), work / "data")
+    x_train, y_train = open_packed(pack_pairs(train_pairs, work / "data" / "train"))
+    x_val, y_val = open_packed(pack_pairs(val_pairs, work / "data" / "val")) if val_pairs else (None, None)
     if x_train.shape[1] != image_size:
         raise ValueError(f"training shards hold {x_train.shape[1]}px images but image_size is {image_size}; rerun prepare")
-    log.info("%s: %d training pairs, %d validation pairs, %dpx", name, len(x_train), 0 if x_val is None else len(x_val), image_size)
+    n_train = len(x_train)
+    steps_per_epoch = math.ceil(n_train / batch_size)
+    log.info("%s: %d training pairs, %d validation pairs, %dpx, %d steps of %d per epoch", name, n_train,
+             0 if x_val is None else len(x_val), image_size, steps_per_epoch, batch_size)
 
-    if init_model is not None:
-        generator = keras.models.load_model(init_model, compile=False)
-        log.info("%s: initialised from %s (%s, %d parameters)", name, init_model, generator.name, generator.count_params())
-    else:
-        generator = build_generator(architecture, base_filters, residual_blocks)
-        log.info("%s: new %s generator, %d parameters", name, architecture, generator.count_params())
-    extractor = vgg_feature_extractor(vgg_weights, vgg_md5, seed)
-    log.info("%s: VGG16 %s features from %s", name, extractor.output.shape[-1], "seeded random filters" if vgg_weights == "random" else vgg_weights)
+    previous_policy = keras.mixed_precision.global_policy()
+    if mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        if init_model is not None:
+            generator = keras.models.load_model(init_model, compile=False)
+            log.info("%s: initialised from %s (%s, %d parameters)", name, init_model, generator.name, generator.count_params())
+        else:
+            generator = build_generator(architecture, base_filters, residual_blocks)
+            log.info("%s: new %s generator, %d parameters", name, architecture, generator.count_params())
+        extractor = vgg_feature_extractor(vgg_weights, vgg_md5, seed) if feature_weight else None
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+    if extractor is not None:
+        log.info("%s: VGG16 %s features from %s", name, extractor.output.shape[-1],
+                 "seeded random filters" if vgg_weights == "random" else vgg_weights)
 
-    generator.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=SketchInversionLoss(extractor, pixel_weight, feature_weight, tv_weight),
-        metrics=[pixel, tv],
-        jit_compile=jit_compile,
-    )
-    result = generator.fit(
-        x_train, y_train, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0,
-        validation_data=None if x_val is None else (x_val, y_val),
-        callbacks=[ProgressLog(name, epochs, len(x_train))],
-    )
-    history = pd.DataFrame(result.history)
-    history.insert(0, "epoch", np.arange(1, len(history) + 1))
-    history = add_feature_columns(history, pixel_weight, feature_weight, tv_weight)
+    optimizer = keras.optimizers.Adam(learning_rate_schedule(learning_rate, lr_schedule, epochs * steps_per_epoch))
+    if mixed_precision:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    generator.compile(optimizer=optimizer, loss=SketchInversionLoss(extractor, pixel_weight, feature_weight, tv_weight),
+                      metrics=[pixel, tv], jit_compile=jit_compile)
+    optimizer.build(generator.trainable_variables)
 
+    state = {"fingerprint": fingerprint, "epoch": 0, "step": 0, "global_step": 0,
+             "sums": dict.fromkeys(TERMS, 0.0), "seen": 0, "history": []}
+    saved = read_checkpoint_state(checkpoint)
+    if saved is not None and saved.get("fingerprint") == fingerprint:
+        state = restore_checkpoint(checkpoint, generator, optimizer)
+        log.info("%s: resuming from %s at epoch %d step %d/%d", name, checkpoint, state["epoch"] + 1, state["step"], steps_per_epoch)
+    elif saved is not None:
+        log.info("%s: %s was written with other options or inputs; starting afresh", name, checkpoint)
+
+    board = TensorBoardLog(tensorboard_dir)
+    with sigterm_flag() as flag:
+        for epoch in range(state["epoch"], epochs):
+            started, images = time.perf_counter(), 0
+            for step, x, y in batches(x_train, y_train, batch_size, seed, epoch, state["step"], prefetch):
+                logs = generator.train_on_batch(x, y, return_dict=True)
+                if not all(math.isfinite(float(logs[key])) for key in TERMS):
+                    raise FloatingPointError(
+                        f"{name}: the loss became {_format_terms(logs)} at epoch {epoch + 1} step {step + 1}; "
+                        f"lower the learning rate or check the training data for blank images "
+                        f"(the last good checkpoint is {checkpoint}, used only if nothing changes)")
+                for key in TERMS:
+                    state["sums"][key] += float(logs[key]) * len(x)
+                state["seen"] += len(x)
+                state["step"], state["global_step"] = step + 1, state["global_step"] + 1
+                images += len(x)
+                if log_every and state["global_step"] % log_every == 0:
+                    rate = images / (time.perf_counter() - started)
+                    eta = (epochs * steps_per_epoch - state["global_step"]) * batch_size / rate
+                    log.info("%s epoch %d/%d step %d/%d %s (%.1f img/s, %.0f min left)", name, epoch + 1, epochs,
+                             step + 1, steps_per_epoch, _format_terms(logs), rate, eta / 60)
+                    board.scalars({key: float(logs[key]) for key in TERMS}, state["global_step"], "train_step")
+                if flag["stop"]:
+                    save_checkpoint(checkpoint, generator, optimizer, state)
+                    raise TrainingInterrupted(
+                        f"{name}: stopped by SIGTERM at epoch {epoch + 1} step {step + 1}; checkpoint saved to "
+                        f"{checkpoint}; run the same command again to resume")
+                if checkpoint_every and state["global_step"] % checkpoint_every == 0 and state["step"] < steps_per_epoch:
+                    save_checkpoint(checkpoint, generator, optimizer, state)
+
+            row = {"epoch": epoch + 1, **{key: state["sums"][key] / state["seen"] for key in TERMS}}
+            if x_val is not None:
+                row.update({f"val_{key}": value for key, value in _mean_logs(generator, x_val, y_val, batch_size).items()})
+            seconds = time.perf_counter() - started
+            log.info("%s epoch %d/%d %s (%.1f img/s)%s", name, epoch + 1, epochs, _format_terms(row), images / seconds,
+                     "" if x_val is None else f" val {_format_terms({k: row['val_' + k] for k in TERMS})}")
+            board.scalars({k: v for k, v in row.items() if k != "epoch"}, epoch + 1, "epoch")
+            state.update(epoch=epoch + 1, step=0, sums=dict.fromkeys(TERMS, 0.0), seen=0,
+                         history=state["history"] + [row])
+            save_checkpoint(checkpoint, generator, optimizer, state)
+            with atomic_path(work / "history.csv") as tmp:
+                pd.DataFrame(state["history"]).to_csv(tmp, index=False)
+
+    history = add_feature_columns(pd.DataFrame(state["history"]), pixel_weight, feature_weight, tv_weight)
     with atomic_path(out_model) as tmp:
         generator.save(tmp)
     with atomic_path(out_history) as tmp:
         history.to_csv(tmp, index=False)
+    shutil.rmtree(work)
     return history

@@ -1,4 +1,5 @@
 # Stages 5-6: train each model; a model with init_from (buildings) fine-tunes the saved one.
+# A killed job (SIGTERM at a time limit) leaves a checkpoint in work/; rerunning resumes from it.
 
 
 rule train:
@@ -16,6 +17,9 @@ rule train:
         training=config["training"],
         epochs=lambda wc: config["models"][wc.model]["epochs"],
         learning_rate=lambda wc: config["models"][wc.model]["learning_rate"],
+        # Not outputs: Snakemake must not delete the checkpoint of a killed job (it is resumed).
+        work_dir=lambda wc: f"results/models/{wc.model}/work",
+        tensorboard_dir=lambda wc: f"results/models/{wc.model}/tensorboard",
     threads: 2
     log:
         "results/logs/train/{model}.log",

@@ -1,0 +1,219 @@
+"""Training: seeded streaming input, checkpoints that survive SIGTERM/SIGKILL, clear failures."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from sketchback.data import batches, epoch_order, load_pairs, open_packed, pack_pairs
+from sketchback.io import save_npz
+from sketchback.train import (CHECKPOINT_FILE, learning_rate_schedule, read_checkpoint_state, save_checkpoint,
+                              train)
+
+
+def write_pairs(folder: Path, counts=(20, 13), size=16, seed=0):
+    """Shards of random photos and sketches with a recognisable pattern per image."""
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for i, n in enumerate(counts):
+        photos = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+        sketches = rng.integers(0, 256, (n, size, size), dtype=np.uint8)
+        save_npz(folder / f"photo{i}.npz", images=photos, names=np.array([f"{i}-{j}" for j in range(n)]))
+        save_npz(folder / f"sketch{i}.npz", sketches=sketches)
+        pairs.append((str(folder / f"photo{i}.npz"), str(folder / f"sketch{i}.npz")))
+    return pairs
+
+
+def test_packed_pairs_equal_the_shards_and_are_reused(tmp_path):
+    pairs = write_pairs(tmp_path)
+    packed = pack_pairs(pairs, tmp_path / "pack")
+    sketches, photos = open_packed(packed)
+    x, y = load_pairs(pairs)
+    assert isinstance(sketches, np.memmap) and sketches.shape == (33, 16, 16) and photos.shape == (33, 16, 16, 3)
+    np.testing.assert_array_equal(sketches, np.rint(x[..., 0] * 255))
+    np.testing.assert_array_equal(photos, np.rint(y * 255))
+
+    stamp = (packed / "photos.npy").stat().st_mtime_ns
+    pack_pairs(pairs, packed)
+    assert (packed / "photos.npy").stat().st_mtime_ns == stamp, "an unchanged pack must be reused"
+
+    save_npz(pairs[1][1], sketches=np.zeros((13, 16, 16), np.uint8))
+    sketches, _ = open_packed(pack_pairs(pairs, packed))
+    assert not sketches[20:].any(), "a changed shard must be packed again"
+
+
+def test_pack_refuses_mismatched_shards_naming_them(tmp_path):
+    pairs = write_pairs(tmp_path)
+    save_npz(pairs[0][1], sketches=np.zeros((19, 16, 16), np.uint8))
+    with pytest.raises(ValueError, match=r"sketch0\.npz.*rerun the sketch rule"):
+        pack_pairs(pairs, tmp_path / "pack")
+    assert not (tmp_path / "pack" / "pack.json").exists()
+
+
+def test_incomplete_pack_is_not_opened(tmp_path):
+    pairs = write_pairs(tmp_path)
+    packed = pack_pairs(pairs, tmp_path / "pack")
+    (packed / "pack.json").unlink()
+    with pytest.raises(FileNotFoundError, match="pack.json"):
+        open_packed(packed)
+
+
+def test_batches_cover_the_epoch_in_seeded_order_and_resume_mid_epoch(tmp_path):
+    sketches, photos = open_packed(pack_pairs(write_pairs(tmp_path), tmp_path / "pack"))
+    x, y = load_pairs(write_pairs(tmp_path))
+    full = list(batches(sketches, photos, 8, seed=3, epoch=1))
+    assert [step for step, _, _ in full] == [0, 1, 2, 3, 4]
+    assert [len(b) for _, b, _ in full] == [8, 8, 8, 8, 1]
+    order = epoch_order(33, 3, 1)
+    np.testing.assert_array_equal(np.concatenate([b for _, b, _ in full]), x[order])
+    np.testing.assert_array_equal(np.concatenate([p for _, _, p in full]), y[order])
+    assert sorted(order) == list(range(33))
+    assert not np.array_equal(order, epoch_order(33, 3, 2)), "each epoch needs its own shuffle"
+    assert not np.array_equal(order, epoch_order(33, 4, 1)), "the seed must change the shuffle"
+
+    resumed = list(batches(sketches, photos, 8, seed=3, epoch=1, start_step=3, prefetch=0))
+    assert [step for step, _, _ in resumed] == [3, 4]
+    np.testing.assert_array_equal(resumed[0][1], full[3][1])
+
+
+def test_cosine_schedule_decays_to_one_percent():
+    schedule = learning_rate_schedule(0.01, "cosine", 100)
+    assert float(schedule(0)) == pytest.approx(0.01)
+    assert float(schedule(100)) == pytest.approx(1e-4)
+    assert learning_rate_schedule(0.01, "constant", 100) == 0.01
+    with pytest.raises(ValueError, match="cosine"):
+        learning_rate_schedule(0.01, "linear", 100)
+
+
+# No feature loss (no VGG to build and trace) where the test is about the loop, not the loss.
+TINY = dict(name="tiny", image_size=16, base_filters=4, residual_blocks=1, epochs=2, batch_size=8, seed=1, feature_weight=0.0)
+
+
+def test_training_writes_model_history_and_tensorboard_and_cleans_up(tmp_path):
+    pairs = write_pairs(tmp_path)
+    history = train(pairs, pairs[1:], tmp_path / "m" / "generator.keras", tmp_path / "m" / "history.csv",
+                    tensorboard_dir=tmp_path / "m" / "tb", log_every=2, **{**TINY, "feature_weight": 1e-3})
+    assert list(history["epoch"]) == [1, 2]
+    assert {"loss", "pixel", "tv", "feature", "val_loss", "val_pixel", "val_tv", "val_feature"} <= set(history)
+    assert np.allclose(history["loss"], history["pixel"] + 1e-3 * history["feature"] + 1e-5 * history["tv"])
+    saved = pd.read_csv(tmp_path / "m" / "history.csv")
+    pd.testing.assert_frame_equal(saved, history, check_dtype=False)
+    generator = keras.models.load_model(tmp_path / "m" / "generator.keras", compile=False)
+    assert generator(np.zeros((1, 16, 16, 1), "float32")).shape == (1, 16, 16, 3)
+    assert list((tmp_path / "m" / "tb").glob("events.out.tfevents.*"))
+    assert not (tmp_path / "m" / "work").exists(), "packed data and checkpoint are removed after success"
+
+
+def test_a_checkpoint_from_other_options_is_not_resumed(tmp_path, caplog):
+    pairs = write_pairs(tmp_path)
+    work = tmp_path / "m" / "work"
+    # A checkpoint as a run with another learning rate would have left it, half-way through.
+    generator = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    optimizer = keras.optimizers.Adam()
+    optimizer.build(generator.trainable_variables)
+    save_checkpoint(work / CHECKPOINT_FILE, generator, optimizer,
+                    {"fingerprint": "other", "epoch": 1, "step": 0, "global_step": 5, "sums": {}, "seen": 0, "history": []})
+    caplog.set_level("INFO")
+    history = train(pairs, [], tmp_path / "m" / "generator.keras", tmp_path / "m" / "history.csv", work_dir=work, **TINY)
+    assert "starting afresh" in caplog.text
+    assert list(history["epoch"]) == [1, 2]
+
+
+def test_a_diverging_loss_stops_with_a_clear_message(tmp_path):
+    pairs = write_pairs(tmp_path)
+    out = tmp_path / "m" / "generator.keras"
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        train(pairs, [], out, tmp_path / "m" / "history.csv", **{**TINY, "name": "diverging"}, tv_weight=1e38)
+    assert not out.exists()
+
+
+def test_mixed_precision_trains_and_saves_a_float32_output_model(tmp_path):
+    pairs = write_pairs(tmp_path)
+    out = tmp_path / "m" / "generator.keras"
+    train(pairs, [], out, tmp_path / "m" / "history.csv", mixed_precision=True, **{**TINY, "epochs": 1})
+    assert keras.mixed_precision.global_policy().name == "float32", "the global policy is restored"
+    generator = keras.models.load_model(out, compile=False)
+    assert generator.get_layer("photo").compute_dtype == "float32"
+    assert "float32" in str(generator(np.zeros((1, 16, 16, 1), "float32")).dtype)
+
+
+# --- Resume after the cluster kills the job -------------------------------------------------------
+
+DRIVER = textwrap.dedent("""
+    import logging, sys
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    from sketchback.train import train
+    pairs = [("{p0}", "{s0}"), ("{p1}", "{s1}")]
+    train(pairs, pairs[1:], sys.argv[1] + "/generator.keras", sys.argv[1] + "/history.csv", name="resume",
+          image_size=32, base_filters=4, residual_blocks=1, epochs=2, batch_size=4, seed=5,
+          checkpoint_every=3, log_every=1)
+""")
+
+
+def start(driver: Path, out: Path, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.Popen([sys.executable, str(driver), str(out)], stderr=open(log, "w"),
+                            stdout=subprocess.DEVNULL, env=env)
+
+
+def wait_for(predicate, process, what, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        assert process.poll() is None, f"training ended before {what}"
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_killed_training_resumes_and_matches_an_uninterrupted_run(tmp_path):
+    paths = write_pairs(tmp_path, counts=(24, 16), size=32)
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER.format(p0=paths[0][0], s0=paths[0][1], p1=paths[1][0], s1=paths[1][1]))
+
+    reference = tmp_path / "reference"
+    assert start(driver, reference, tmp_path / "reference.log").wait(timeout=300) == 0
+
+    out, work = tmp_path / "interrupted", tmp_path / "interrupted" / "work"
+    checkpoint = work / CHECKPOINT_FILE
+    # 1. SIGKILL (no chance to save) once the first periodic checkpoint exists: the rerun goes back to it.
+    first = start(driver, out, tmp_path / "run1.log")
+    wait_for(checkpoint.exists, first, "the first periodic checkpoint")
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=60)
+    assert not (out / "generator.keras").exists()
+    killed_at = read_checkpoint_state(checkpoint)
+    assert killed_at["global_step"] % 3 == 0 and killed_at["global_step"] < 20
+
+    # 2. SIGTERM in the middle of the second epoch (10 steps per epoch): a checkpoint, a clear exit.
+    second = start(driver, out, tmp_path / "run2.log")
+    log2 = tmp_path / "run2.log"
+    wait_for(lambda: "epoch 2/2 step 4/10" in log2.read_text(), second, "epoch 2 step 4")
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(timeout=60) != 0
+    text = log2.read_text()
+    assert f"resuming from {checkpoint} at epoch {killed_at['epoch'] + 1} step {killed_at['step']}/10" in text
+    assert "stopped by SIGTERM at epoch 2" in text and "run the same command again to resume" in text
+    stopped_at = read_checkpoint_state(checkpoint)
+    assert stopped_at["epoch"] == 1 and 4 <= stopped_at["step"] < 10
+    assert not (out / "generator.keras").exists()
+
+    # 3. The third run finishes from there.
+    assert start(driver, out, tmp_path / "run3.log").wait(timeout=300) == 0
+    assert f"at epoch 2 step {stopped_at['step']}/10" in (tmp_path / "run3.log").read_text()
+    assert not work.exists()
+
+    expected = keras.models.load_model(reference / "generator.keras", compile=False).get_weights()
+    resumed = keras.models.load_model(out / "generator.keras", compile=False).get_weights()
+    for a, b in zip(expected, resumed):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+    pd.testing.assert_frame_equal(pd.read_csv(out / "history.csv"), pd.read_csv(reference / "history.csv"), rtol=1e-5)
