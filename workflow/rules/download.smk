@@ -1,17 +1,44 @@
-# Stage 1: raw data into resources/{dataset}/ (local: cluster nodes often have no internet).
+# Stage 1: raw data into resources/{dataset}/, and the VGG16 weights the feature loss needs.
+# Local rules: cluster compute nodes often have no internet.
+#
+# These two rules use run: instead of script:. Snakemake reruns a script rule whenever the script
+# file is newer than the rule's output (a git pull, a fresh clone); for a download that would
+# re-trigger the whole study, and for the weights it would delete a file placed by hand with an
+# older date. Their params are what is downloaded (file names, checksums), not where from: a new
+# mirror or URL does not rerun anything; the pinned checksums guard the content.
+from sketchback.sources import run_download, run_download_file, source_content
 
 
 localrules:
     download,
+    download_weights,
 
 
 rule download:
     output:
         "resources/{dataset}/manifest.csv",
     params:
-        source=lambda wc: config["datasets"][wc.dataset]["source"],
+        content=lambda wc: source_content(config["datasets"][wc.dataset]["source"]),
         seed=config["seed"],
     log:
         "results/logs/download/{dataset}.log",
-    script:
-        "../scripts/download.py"
+    run:
+        run_download(
+            output[0],
+            config["datasets"][wildcards.dataset]["source"],
+            params.seed,
+            log[0],
+        )
+
+
+rule download_weights:
+    output:
+        "resources/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    params:
+        md5=config["training"].get("vgg_md5"),
+    log:
+        "results/logs/download/vgg16_weights.log",
+    run:
+        run_download_file(
+            output[0], config.get("vgg_weights_urls", []), params.md5, log[0]
+        )

@@ -1,4 +1,6 @@
-# Stage 2: deterministic split, then crop/resize into shards; mean training photo per dataset.
+# Stage 2: deterministic split, then crop/resize into shards (unusable images are skipped and
+# listed next to their shard); mean training photo per dataset; the hand-drawn sketches of
+# sources that have them (CUHK) as sketch shards aligned with the photo shards.
 
 
 rule split:
@@ -21,10 +23,12 @@ rule prepare:
         index="results/prepared/{dataset}/index.csv",
         manifest="resources/{dataset}/manifest.csv",
     output:
-        "results/prepared/{dataset}/{split}/{shard}.npz",
+        shard="results/prepared/{dataset}/{split}/{shard}.npz",
+        rejected="results/prepared/{dataset}/{split}/{shard}.rejected.csv",
     params:
         size=config["image_size"],
         crop=lambda wc: config["datasets"][wc.dataset].get("crop"),
+        max_rejected=lambda wc: config["datasets"][wc.dataset].get("max_rejected", 0.01),
     log:
         "results/logs/prepare/{dataset}/{split}/{shard}.log",
     script:
@@ -40,3 +44,20 @@ rule mean_image:
         "results/logs/mean_image/{dataset}.log",
     script:
         "../scripts/mean_image.py"
+
+
+rule handdrawn_sketches:
+    input:
+        photos="results/prepared/{dataset}/{split}/{shard}.npz",
+        manifest="resources/{dataset}/manifest.csv",
+    output:
+        "results/sketches/{dataset}/handdrawn/{split}/{shard}.npz",
+    wildcard_constraints:
+        dataset=handdrawn_datasets_regex(),
+    params:
+        size=config["image_size"],
+        crop=lambda wc: config["datasets"][wc.dataset].get("crop"),
+    log:
+        "results/logs/handdrawn/{dataset}/{split}/{shard}.log",
+    script:
+        "../scripts/handdrawn.py"

@@ -8,5 +8,7 @@ setup_logging(snakemake.log[0])
 from sketchback.prepare import prepare_shard
 
 w = snakemake.wildcards
+p = snakemake.params
 prepare_shard(snakemake.input.index, Path(snakemake.input.manifest).parent, w.split, int(w.shard),
-              snakemake.output[0], size=snakemake.params.size, crop=snakemake.params.crop)
+              snakemake.output.shard, size=p.size, crop=p.crop, rejected_csv=snakemake.output.rejected,
+              max_rejected=p.max_rejected)

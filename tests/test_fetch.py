@@ -1,0 +1,136 @@
+"""The downloader against a real HTTP server on 127.0.0.1 (tests/http_fixture.py)."""
+
+import hashlib
+import logging
+
+import numpy as np
+import pytest
+from http_fixture import LocalServer, Route
+
+from sketchback.fetch import ChecksumMismatch, DownloadError, fetch
+
+DATA = np.random.default_rng(0).integers(0, 256, 300_000, dtype=np.uint8).tobytes()
+MD5 = hashlib.md5(DATA).hexdigest()
+FAST = dict(backoff=0.01, timeout=5, chunk_size=32_768)
+
+DRIVE_QUOTA_PAGE = b"""<!DOCTYPE html><html><head><title>Google Drive - Quota exceeded</title></head>
+<body><p>Sorry, you can't view or download this file at this time.</p><p>Too many users have viewed or
+downloaded this file recently. Please try accessing the file again later.</p></body></html>"""
+DRIVE_SCAN_PAGE = b"""<!DOCTYPE html><html><head><title>Google Drive - Virus scan warning</title></head>
+<body>Google Drive can't scan this file for viruses. img_align_celeba.zip (1.3G) is too large for Google
+to scan for viruses. Would you still like to download this file?<form id="download-form"></form></body></html>"""
+
+
+@pytest.fixture
+def server():
+    with LocalServer() as running:
+        yield running
+
+
+def leftovers(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_good_download_streams_verifies_and_logs_progress(server, tmp_path, caplog):
+    server.routes["/img_align_celeba.zip"] = Route(DATA)
+    dest = tmp_path / "img_align_celeba.zip"
+    with caplog.at_level(logging.INFO, logger="sketchback"):
+        assert fetch([server.url("/img_align_celeba.zip")], dest, {"md5": MD5}, progress_every=0, **FAST) == dest
+    assert dest.read_bytes() == DATA
+    assert leftovers(tmp_path) == ["img_align_celeba.zip"]
+    assert "0.3 MB (100%)" in caplog.text and "md5 verified" in caplog.text
+    assert server.requests[0].headers["User-Agent"].startswith("sketchback")
+
+
+def test_dropped_connection_is_resumed_with_a_range_request(server, tmp_path):
+    server.routes["/ZuBuD.tar.gz"] = Route(DATA, drop_after=100_000, drops=1)
+    dest = tmp_path / "ZuBuD.tar.gz"
+    fetch([server.url("/ZuBuD.tar.gz")], dest, {"md5": MD5}, **FAST)
+    assert dest.read_bytes() == DATA
+    first, second = server.requests
+    assert "Range" not in first.headers and first.sent == 100_000
+    assert second.headers["Range"] == "bytes=100000-" and second.status == 206
+    assert first.sent + second.sent == len(DATA)  # nothing was downloaded twice
+    assert leftovers(tmp_path) == ["ZuBuD.tar.gz"]
+
+
+def test_a_server_ignoring_range_restarts_from_the_beginning(server, tmp_path):
+    server.routes["/lfw.tgz"] = Route(DATA, drop_after=50_000, drops=1, ignore_range=True)
+    dest = tmp_path / "lfw.tgz"
+    fetch([server.url("/lfw.tgz")], dest, {"sha256": hashlib.sha256(DATA).hexdigest()}, **FAST)
+    assert dest.read_bytes() == DATA
+    assert [r.status for r in server.requests] == [200, 200]
+
+
+def test_a_stale_partial_file_is_discarded_when_the_result_does_not_match(server, tmp_path):
+    server.routes["/a.zip"] = Route(DATA)
+    (tmp_path / ".a.zip.part").write_bytes(b"x" * 40_000)  # left by an interrupted run of another file
+    fetch([server.url("/a.zip")], tmp_path / "a.zip", {"md5": MD5}, **FAST)
+    assert (tmp_path / "a.zip").read_bytes() == DATA
+    assert server.requests[0].headers["Range"] == "bytes=40000-"
+    assert "Range" not in server.requests[1].headers
+    assert leftovers(tmp_path) == ["a.zip"]
+
+
+def test_wrong_checksum_is_a_clear_error_and_leaves_nothing(server, tmp_path):
+    server.routes["/img_align_celeba.zip"] = Route(DATA)
+    dest = tmp_path / "img_align_celeba.zip"
+    wrong = "0" * 32
+    with pytest.raises(DownloadError, match=f"its md5 is {MD5}, expected {wrong}") as error:
+        fetch([server.url("/img_align_celeba.zip")], dest, {"md5": wrong}, **FAST)
+    assert str(dest) in str(error.value)  # says where to place the file by hand
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("page, says", [(DRIVE_QUOTA_PAGE, "quota exceeded"), (DRIVE_SCAN_PAGE, "virus-scan")])
+def test_html_page_instead_of_the_archive_is_recognised(server, tmp_path, page, says):
+    server.routes["/uc"] = Route(page, content_type="text/html; charset=utf-8")
+    dest = tmp_path / "img_align_celeba.zip"
+    with pytest.raises(DownloadError, match=says) as error:
+        fetch([server.url("/uc?export=download&id=0B7EVK8r0v71pZjFTYXZWM3FlRnM")], dest, {"md5": MD5}, **FAST)
+    message = str(error.value)
+    assert "Google Drive" in message and "instead of the file" in message and f"place it at {dest}" in message
+    assert len(server.requests) == 1  # an HTML page is not retried
+    assert leftovers(tmp_path) == []
+
+
+def test_mirrors_are_tried_in_order_and_busy_servers_retried(server, tmp_path, caplog):
+    server.routes["/drive"] = Route(DRIVE_QUOTA_PAGE, content_type="text/html")
+    server.routes["/mirror/list_eval_partition.txt"] = Route(DATA, errors=[503, 503])
+    urls = [server.url("/gone.zip"), server.url("/drive"), server.url("/mirror/list_eval_partition.txt")]
+    with caplog.at_level(logging.INFO, logger="sketchback"):
+        fetch(urls, tmp_path / "list_eval_partition.txt", {"md5": MD5}, **FAST)
+    assert [(r.path, r.status) for r in server.requests] == [
+        ("/gone.zip", 404), ("/drive", 200), ("/mirror/list_eval_partition.txt", 503),
+        ("/mirror/list_eval_partition.txt", 503), ("/mirror/list_eval_partition.txt", 200)]
+    assert "HTTP 503" in caplog.text and "attempt 3 of 5" in caplog.text
+
+
+def test_giving_up_lists_every_url_and_keeps_the_partial_file_for_later(server, tmp_path):
+    server.routes["/big.zip"] = Route(DATA, drop_after=1000, drops=100)
+    with pytest.raises(DownloadError) as error:
+        fetch([server.url("/gone.zip"), server.url("/big.zip")], tmp_path / "big.zip", {"md5": MD5}, retries=2, **FAST)
+    message = str(error.value)
+    assert "/gone.zip: HTTP 404" in message and "/big.zip: connection closed" in message
+    assert "gave up after 3 attempts" in message and "will be resumed" in message
+    assert (tmp_path / ".big.zip.part").stat().st_size == 3000  # three attempts, each resumed
+    assert not (tmp_path / "big.zip").exists()
+
+
+def test_a_file_placed_by_hand_is_verified_and_used_offline(tmp_path):
+    dest = tmp_path / "img_align_celeba.zip"
+    dest.write_bytes(DATA)
+    assert fetch(["http://127.0.0.1:9/never-contacted"], dest, {"md5": MD5}, **FAST) == dest
+    dest.write_bytes(DATA[:-1])
+    with pytest.raises(ChecksumMismatch, match="placed by hand or is damaged"):
+        fetch(["http://127.0.0.1:9/never-contacted"], dest, {"md5": MD5}, **FAST)
+    assert dest.read_bytes() == DATA[:-1]  # never deletes the user's file
+
+
+def test_without_a_pinned_checksum_the_sha256_to_pin_is_logged(server, tmp_path, caplog):
+    server.routes["/ZuBuD.tar.gz"] = Route(DATA)
+    with caplog.at_level(logging.INFO, logger="sketchback"):
+        fetch([server.url("/ZuBuD.tar.gz")], tmp_path / "ZuBuD.tar.gz", None, **FAST)
+    assert hashlib.sha256(DATA).hexdigest() in caplog.text and "WITHOUT a pinned checksum" in caplog.text
+    with pytest.raises(DownloadError, match="no URL is configured"):
+        fetch([], tmp_path / "other.zip", None)
