@@ -217,3 +217,41 @@ def test_killed_training_resumes_and_matches_an_uninterrupted_run(tmp_path):
     for a, b in zip(expected, resumed):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
     pd.testing.assert_frame_equal(pd.read_csv(out / "history.csv"), pd.read_csv(reference / "history.csv"), rtol=1e-5)
+
+
+# --- Several devices: Keras' DataParallel on the JAX backend, two CPU devices standing in for GPUs --
+
+DATA_PARALLEL = textwrap.dedent("""
+    import logging, sys
+    import numpy as np, keras
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    from sketchback.train import train
+    pairs = [("{photos}", "{sketches}")]
+    weights = []
+    for devices in (1, 2):
+        train(pairs, [], f"{out}/{{devices}}/generator.keras", f"{out}/{{devices}}/history.csv", name="dp",
+              image_size=16, base_filters=4, residual_blocks=0, epochs=1, batch_size=8, devices=devices,
+              feature_weight=0.0, log_every=0)
+        weights.append(keras.models.load_model(f"{out}/{{devices}}/generator.keras", compile=False).get_weights())
+    print("max difference", max(float(np.abs(a - b).max()) for a, b in zip(*weights)))
+""")
+
+
+def test_two_devices_train_the_same_weights_as_one(tmp_path):
+    pytest.importorskip("jax", reason="the data-parallel path runs on Keras' JAX backend; pip install jax")
+    (photos, sketches), = write_pairs(tmp_path, counts=(16,))
+    script = tmp_path / "data_parallel.py"
+    script.write_text(DATA_PARALLEL.format(photos=photos, sketches=sketches, out=tmp_path))
+    env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+           "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "each batch of 8 split across 2 devices" in result.stderr
+    difference = float(result.stdout.split("max difference")[1])
+    assert difference < 1e-5
+
+
+def test_several_devices_on_tensorflow_say_what_to_do(tmp_path):
+    pairs = write_pairs(tmp_path)
+    with pytest.raises(ValueError, match="KERAS_BACKEND=jax"):
+        train(pairs, [], tmp_path / "g.keras", tmp_path / "h.csv", devices=2, **TINY)

@@ -131,15 +131,17 @@ def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
 
 
 def batches(sketches: np.ndarray, photos: np.ndarray, batch_size: int, seed: int, epoch: int,
-            start_step: int = 0, prefetch: int = 4, shuffle: bool = True):
+            start_step: int = 0, prefetch: int = 4, shuffle: bool = True, drop_remainder: bool = False):
     """Yield (step, float32 sketches (B, H, W, 1), float32 photos (B, H, W, 3)) for one epoch.
 
     Batches follow :func:`epoch_order` (or the stored order with ``shuffle=False``) and start at
-    ``start_step`` (resuming mid-epoch). The last batch may be smaller. A background thread
+    ``start_step`` (resuming mid-epoch). The last batch may be smaller (or is left out with
+    ``drop_remainder``, as several devices need equal shares). A background thread
     gathers and converts the next ``prefetch`` batches while the caller trains on the current one.
     """
     order = epoch_order(len(sketches), seed, epoch) if shuffle else np.arange(len(sketches))
-    steps = range(start_step, math.ceil(len(order) / batch_size))
+    n_steps = len(order) // batch_size if drop_remainder else math.ceil(len(order) / batch_size)
+    steps = range(start_step, n_steps)
 
     def load(step):
         # Sorted indices read the memory map front to back; the batch keeps the shuffled order.

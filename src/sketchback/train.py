@@ -129,6 +129,36 @@ def restore_checkpoint(path: Path, generator: keras.Model, optimizer: keras.opti
     return json.loads(str(arrays["state"]))
 
 
+def data_parallel(devices: int, batch_size: int):
+    """Keras' DataParallel distribution over the first ``devices`` accelerators, or None for one device.
+
+    Each batch is split across the devices and the gradients are averaged, so the result is that
+    of one device with the same batch. Keras implements this distribution for the JAX backend.
+    """
+    if devices <= 1:
+        return None
+    if keras.backend.backend() != "jax":
+        raise ValueError(f"training.devices is {devices}: several GPUs run through Keras' DataParallel distribution, "
+                         f"which needs the JAX backend; set KERAS_BACKEND=jax (and install jax with CUDA) or devices: 1")
+    available = keras.distribution.list_devices()
+    if len(available) < devices:
+        raise ValueError(f"training.devices is {devices} but only {len(available)} devices are visible: {available}")
+    if batch_size % devices:
+        raise ValueError(f"training.batch_size {batch_size} must be a multiple of training.devices {devices}")
+    return keras.distribution.DataParallel(devices=available[:devices])
+
+
+@contextlib.contextmanager
+def use_distribution(distribution):
+    """Make ``distribution`` Keras' global distribution while active (None: one device)."""
+    previous = keras.distribution.distribution()
+    keras.distribution.set_distribution(distribution)
+    try:
+        yield
+    finally:
+        keras.distribution.set_distribution(previous)
+
+
 @contextlib.contextmanager
 def sigterm_flag():
     """While active, SIGTERM (SLURM's time limit or preemption) only sets ``flag["stop"]``."""
@@ -169,10 +199,10 @@ class TensorBoardLog:
         self.writer.flush()
 
 
-def _mean_logs(model: keras.Model, sketches, photos, batch_size: int) -> dict:
+def _mean_logs(model: keras.Model, sketches, photos, batch_size: int, drop_remainder: bool) -> dict:
     """Loss terms over a whole set (test steps, weighted by batch size)."""
     sums, n = dict.fromkeys(TERMS, 0.0), 0
-    for _, x, y in batches(sketches, photos, batch_size, seed=0, epoch=0, shuffle=False):
+    for _, x, y in batches(sketches, photos, batch_size, seed=0, epoch=0, shuffle=False, drop_remainder=drop_remainder):
         logs = model.test_on_batch(x, y, return_dict=True)
         for key in TERMS:
             sums[key] += float(logs[key]) * len(x)
@@ -190,6 +220,7 @@ def train(train_pairs: list, val_pairs: list, out_model: str | Path, out_history
           tv_weight: float = 1e-5, vgg_weights: str = "random", vgg_md5: str | None = None,
           epochs: int = 10, batch_size: int = 8, learning_rate: float = 1e-3, lr_schedule: str = "constant",
           seed: int = 0, jit_compile: bool = False, deterministic: bool = True, mixed_precision: bool = False,
+          devices: int = 1,
           init_model: str | Path | None = None, work_dir: str | Path | None = None,
           checkpoint_every: int = 500, log_every: int = 50, prefetch: int = 4,
           tensorboard_dir: str | Path | None = None) -> pd.DataFrame:
@@ -200,6 +231,8 @@ def train(train_pairs: list, val_pairs: list, out_model: str | Path, out_history
     (same seed, same weights); Keras then runs without XLA, so ``jit_compile`` only takes effect
     with ``deterministic=False``. ``mixed_precision`` computes in float16 with float32 weights
     (GPUs; new generators only, a fine-tuned one keeps the precision it was saved with).
+    ``devices`` > 1 splits every batch across that many accelerators (:func:`data_parallel`);
+    batches that do not fill all devices are then left out.
 
     ``work_dir`` (default: ``work/`` next to ``out_model``) holds the packed training data, the
     checkpoint and a running ``history.csv``; it is removed after success. A checkpoint is resumed
@@ -218,7 +251,7 @@ def train(train_pairs: list, val_pairs: list, out_model: str | Path, out_history
                    residual_blocks=residual_blocks, pixel_weight=pixel_weight, feature_weight=feature_weight,
                    tv_weight=tv_weight, vgg_weights=vgg_weights, epochs=epochs, batch_size=batch_size,
                    learning_rate=learning_rate, lr_schedule=lr_schedule, seed=seed, jit_compile=jit_compile,
-                   deterministic=deterministic, mixed_precision=mixed_precision)
+                   deterministic=deterministic, mixed_precision=mixed_precision, devices=devices)
     fingerprint = run_fingerprint(options, train_pairs, val_pairs, init_model)
 
     seed_everything(seed, deterministic)
@@ -231,90 +264,97 @@ def train(train_pairs: list, val_pairs: list, out_model: str | Path, out_history
     if x_train.shape[1] != image_size:
         raise ValueError(f"training shards hold {x_train.shape[1]}px images but image_size is {image_size}; rerun prepare")
     n_train = len(x_train)
-    steps_per_epoch = math.ceil(n_train / batch_size)
+    steps_per_epoch = n_train // batch_size if devices > 1 else math.ceil(n_train / batch_size)
+    if steps_per_epoch == 0:
+        raise ValueError(f"{n_train} training pairs do not fill one batch of {batch_size} on {devices} devices; lower batch_size")
     log.info("%s: %d training pairs, %d validation pairs, %dpx, %d steps of %d per epoch", name, n_train,
              0 if x_val is None else len(x_val), image_size, steps_per_epoch, batch_size)
 
-    previous_policy = keras.mixed_precision.global_policy()
-    if mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        if init_model is not None:
-            generator = keras.models.load_model(init_model, compile=False)
-            log.info("%s: initialised from %s (%s, %d parameters)", name, init_model, generator.name, generator.count_params())
-        else:
-            generator = build_generator(architecture, base_filters, residual_blocks)
-            log.info("%s: new %s generator, %d parameters", name, architecture, generator.count_params())
-        extractor = vgg_feature_extractor(vgg_weights, vgg_md5, seed) if feature_weight else None
-    finally:
-        keras.mixed_precision.set_global_policy(previous_policy)
-    if extractor is not None:
-        log.info("%s: VGG16 %s features from %s", name, extractor.output.shape[-1],
-                 "seeded random filters" if vgg_weights == "random" else vgg_weights)
+    distribution = data_parallel(devices, batch_size)
+    if distribution is not None:
+        log.info("%s: each batch of %d split across %d devices", name, batch_size, devices)
+    with use_distribution(distribution):
+        previous_policy = keras.mixed_precision.global_policy()
+        if mixed_precision:
+            keras.mixed_precision.set_global_policy("mixed_float16")
+        try:
+            if init_model is not None:
+                generator = keras.models.load_model(init_model, compile=False)
+                log.info("%s: initialised from %s (%s, %d parameters)", name, init_model, generator.name, generator.count_params())
+            else:
+                generator = build_generator(architecture, base_filters, residual_blocks)
+                log.info("%s: new %s generator, %d parameters", name, architecture, generator.count_params())
+            extractor = vgg_feature_extractor(vgg_weights, vgg_md5, seed) if feature_weight else None
+        finally:
+            keras.mixed_precision.set_global_policy(previous_policy)
+        if extractor is not None:
+            log.info("%s: VGG16 %s features from %s", name, extractor.output.shape[-1],
+                     "seeded random filters" if vgg_weights == "random" else vgg_weights)
 
-    optimizer = keras.optimizers.Adam(learning_rate_schedule(learning_rate, lr_schedule, epochs * steps_per_epoch))
-    if mixed_precision:
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    generator.compile(optimizer=optimizer, loss=SketchInversionLoss(extractor, pixel_weight, feature_weight, tv_weight),
-                      metrics=[pixel, tv], jit_compile=jit_compile)
-    optimizer.build(generator.trainable_variables)
+        optimizer = keras.optimizers.Adam(learning_rate_schedule(learning_rate, lr_schedule, epochs * steps_per_epoch))
+        if mixed_precision:
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        generator.compile(optimizer=optimizer, loss=SketchInversionLoss(extractor, pixel_weight, feature_weight, tv_weight),
+                          metrics=[pixel, tv], jit_compile=jit_compile)
+        optimizer.build(generator.trainable_variables)
 
-    state = {"fingerprint": fingerprint, "epoch": 0, "step": 0, "global_step": 0,
-             "sums": dict.fromkeys(TERMS, 0.0), "seen": 0, "history": []}
-    saved = read_checkpoint_state(checkpoint)
-    if saved is not None and saved.get("fingerprint") == fingerprint:
-        state = restore_checkpoint(checkpoint, generator, optimizer)
-        log.info("%s: resuming from %s at epoch %d step %d/%d", name, checkpoint, state["epoch"] + 1, state["step"], steps_per_epoch)
-    elif saved is not None:
-        log.info("%s: %s was written with other options or inputs; starting afresh", name, checkpoint)
+        state = {"fingerprint": fingerprint, "epoch": 0, "step": 0, "global_step": 0,
+                 "sums": dict.fromkeys(TERMS, 0.0), "seen": 0, "history": []}
+        saved = read_checkpoint_state(checkpoint)
+        if saved is not None and saved.get("fingerprint") == fingerprint:
+            state = restore_checkpoint(checkpoint, generator, optimizer)
+            log.info("%s: resuming from %s at epoch %d step %d/%d", name, checkpoint, state["epoch"] + 1, state["step"], steps_per_epoch)
+        elif saved is not None:
+            log.info("%s: %s was written with other options or inputs; starting afresh", name, checkpoint)
 
-    board = TensorBoardLog(tensorboard_dir)
-    with sigterm_flag() as flag:
-        for epoch in range(state["epoch"], epochs):
-            started, images = time.perf_counter(), 0
-            for step, x, y in batches(x_train, y_train, batch_size, seed, epoch, state["step"], prefetch):
-                logs = generator.train_on_batch(x, y, return_dict=True)
-                if not all(math.isfinite(float(logs[key])) for key in TERMS):
-                    raise FloatingPointError(
-                        f"{name}: the loss became {_format_terms(logs)} at epoch {epoch + 1} step {step + 1}; "
-                        f"lower the learning rate or check the training data for blank images "
-                        f"(the last good checkpoint is {checkpoint}, used only if nothing changes)")
-                for key in TERMS:
-                    state["sums"][key] += float(logs[key]) * len(x)
-                state["seen"] += len(x)
-                state["step"], state["global_step"] = step + 1, state["global_step"] + 1
-                images += len(x)
-                if log_every and state["global_step"] % log_every == 0:
-                    rate = images / (time.perf_counter() - started)
-                    eta = (epochs * steps_per_epoch - state["global_step"]) * batch_size / rate
-                    log.info("%s epoch %d/%d step %d/%d %s (%.1f img/s, %.0f min left)", name, epoch + 1, epochs,
-                             step + 1, steps_per_epoch, _format_terms(logs), rate, eta / 60)
-                    board.scalars({key: float(logs[key]) for key in TERMS}, state["global_step"], "train_step")
-                if flag["stop"]:
-                    save_checkpoint(checkpoint, generator, optimizer, state)
-                    raise TrainingInterrupted(
-                        f"{name}: stopped by SIGTERM at epoch {epoch + 1} step {step + 1}; checkpoint saved to "
-                        f"{checkpoint}; run the same command again to resume")
-                if checkpoint_every and state["global_step"] % checkpoint_every == 0 and state["step"] < steps_per_epoch:
-                    save_checkpoint(checkpoint, generator, optimizer, state)
+        board = TensorBoardLog(tensorboard_dir)
+        with sigterm_flag() as flag:
+            for epoch in range(state["epoch"], epochs):
+                started, images = time.perf_counter(), 0
+                for step, x, y in batches(x_train, y_train, batch_size, seed, epoch, state["step"], prefetch,
+                                       drop_remainder=devices > 1):
+                    logs = generator.train_on_batch(x, y, return_dict=True)
+                    if not all(math.isfinite(float(logs[key])) for key in TERMS):
+                        raise FloatingPointError(
+                            f"{name}: the loss became {_format_terms(logs)} at epoch {epoch + 1} step {step + 1}; "
+                            f"lower the learning rate or check the training data for blank images "
+                            f"(the last good checkpoint is {checkpoint}, used only if nothing changes)")
+                    for key in TERMS:
+                        state["sums"][key] += float(logs[key]) * len(x)
+                    state["seen"] += len(x)
+                    state["step"], state["global_step"] = step + 1, state["global_step"] + 1
+                    images += len(x)
+                    if log_every and state["global_step"] % log_every == 0:
+                        rate = images / (time.perf_counter() - started)
+                        eta = (epochs * steps_per_epoch - state["global_step"]) * batch_size / rate
+                        log.info("%s epoch %d/%d step %d/%d %s (%.1f img/s, %.0f min left)", name, epoch + 1, epochs,
+                                 step + 1, steps_per_epoch, _format_terms(logs), rate, eta / 60)
+                        board.scalars({key: float(logs[key]) for key in TERMS}, state["global_step"], "train_step")
+                    if flag["stop"]:
+                        save_checkpoint(checkpoint, generator, optimizer, state)
+                        raise TrainingInterrupted(
+                            f"{name}: stopped by SIGTERM at epoch {epoch + 1} step {step + 1}; checkpoint saved to "
+                            f"{checkpoint}; run the same command again to resume")
+                    if checkpoint_every and state["global_step"] % checkpoint_every == 0 and state["step"] < steps_per_epoch:
+                        save_checkpoint(checkpoint, generator, optimizer, state)
 
-            row = {"epoch": epoch + 1, **{key: state["sums"][key] / state["seen"] for key in TERMS}}
-            if x_val is not None:
-                row.update({f"val_{key}": value for key, value in _mean_logs(generator, x_val, y_val, batch_size).items()})
-            seconds = time.perf_counter() - started
-            log.info("%s epoch %d/%d %s (%.1f img/s)%s", name, epoch + 1, epochs, _format_terms(row), images / seconds,
-                     "" if x_val is None else f" val {_format_terms({k: row['val_' + k] for k in TERMS})}")
-            board.scalars({k: v for k, v in row.items() if k != "epoch"}, epoch + 1, "epoch")
-            state.update(epoch=epoch + 1, step=0, sums=dict.fromkeys(TERMS, 0.0), seen=0,
-                         history=state["history"] + [row])
-            save_checkpoint(checkpoint, generator, optimizer, state)
-            with atomic_path(work / "history.csv") as tmp:
-                pd.DataFrame(state["history"]).to_csv(tmp, index=False)
+                row = {"epoch": epoch + 1, **{key: state["sums"][key] / state["seen"] for key in TERMS}}
+                if x_val is not None:
+                    row.update({f"val_{key}": value for key, value in _mean_logs(generator, x_val, y_val, batch_size, devices > 1).items()})
+                seconds = time.perf_counter() - started
+                log.info("%s epoch %d/%d %s (%.1f img/s)%s", name, epoch + 1, epochs, _format_terms(row), images / seconds,
+                         "" if x_val is None else f" val {_format_terms({k: row['val_' + k] for k in TERMS})}")
+                board.scalars({k: v for k, v in row.items() if k != "epoch"}, epoch + 1, "epoch")
+                state.update(epoch=epoch + 1, step=0, sums=dict.fromkeys(TERMS, 0.0), seen=0,
+                             history=state["history"] + [row])
+                save_checkpoint(checkpoint, generator, optimizer, state)
+                with atomic_path(work / "history.csv") as tmp:
+                    pd.DataFrame(state["history"]).to_csv(tmp, index=False)
 
-    history = add_feature_columns(pd.DataFrame(state["history"]), pixel_weight, feature_weight, tv_weight)
-    with atomic_path(out_model) as tmp:
-        generator.save(tmp)
-    with atomic_path(out_history) as tmp:
-        history.to_csv(tmp, index=False)
-    shutil.rmtree(work)
-    return history
+        history = add_feature_columns(pd.DataFrame(state["history"]), pixel_weight, feature_weight, tv_weight)
+        with atomic_path(out_model) as tmp:
+            generator.save(tmp)
+        with atomic_path(out_history) as tmp:
+            history.to_csv(tmp, index=False)
+        shutil.rmtree(work)
+        return history
