@@ -85,6 +85,40 @@ def test_pairs_stay_pixel_aligned(params, min_iou):
     assert np.median(moved) < 0.7, moved
 
 
+@pytest.mark.parametrize("only", [
+    {"flip_prob": 1.0},
+    {"rotate_deg": 12.0},
+    {"scale": (1.15, 1.25)},  # zoom in: a crop
+    {"scale": (0.75, 0.85)},  # zoom out: padding (reflected)
+    {"translate": 0.12},  # shift: crop on one side, pad on the other
+    {"perspective": 0.06},
+], ids=["flip", "rotate", "crop", "pad", "translate", "perspective"])
+def test_every_geometric_transform_on_its_own_keeps_pairs_aligned(only):
+    photos, sketches = grid_pairs()
+    params = {**OFF_GEOMETRIC, **OFF_PHOTOMETRIC, **only}
+    out_p, out_s = augment_pairs(photos, sketches, copies=4, seed=7, params=params)
+    p_lines, s_lines = photo_lines(out_p), sketch_lines(out_s)
+    assert iou(p_lines, s_lines).min() > 0.85
+    assert all(best_shift(a, b) == (0, 0) for a, b in zip(p_lines, s_lines))
+    # the transform really acted on every copy
+    assert (iou(s_lines, sketch_lines(sketches.repeat(4, 0))) < 0.9).all()
+
+
+def test_randomness_is_keyed_by_dataset_row():
+    photos, sketches = grid_pairs(4)
+    full = augment_pairs(photos, sketches, copies=2, seed=5)
+    # rows 1 and 3 alone (a subset, as a style shard holds) get exactly their augmentations in the full set
+    subset = augment_pairs(photos[[1, 3]], sketches[[1, 3]], copies=2, seed=5, rows=np.array([1, 3]))
+    np.testing.assert_array_equal(subset[0], full[0][[2, 3, 6, 7]])
+    np.testing.assert_array_equal(subset[1], full[1][[2, 3, 6, 7]])
+    # first_index is the contiguous special case of rows
+    shifted = augment_pairs(photos, sketches, copies=2, seed=5, first_index=10)
+    by_rows = augment_pairs(photos, sketches, copies=2, seed=5, rows=np.arange(10, 14))
+    np.testing.assert_array_equal(shifted[0], by_rows[0])
+    with pytest.raises(ValueError, match="rows"):
+        augment_pairs(photos, sketches, copies=1, seed=0, rows=np.array([1, 2]))
+
+
 def test_alignment_measure_detects_misaligned_pairs():
     photos, sketches = grid_pairs()
     # independently drawn geometry for photo and sketch: what a broken implementation would do

@@ -145,13 +145,15 @@ def augment_pairs(
     params: dict | None = None,
     *,
     first_index: int = 0,
+    rows: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Make ``copies`` randomly augmented, still pixel-aligned versions of every photo/sketch pair.
 
     photos: uint8 (N,H,W,3) RGB, 0..255; sketches: uint8 (N,H,W), 0..255 (white paper, dark lines).
     copies: >= 1.  seed: int >= 0.  params: overrides of ``DEFAULT_AUGMENT`` keys.
-    first_index: the dataset index of ``photos[0]``; randomness is drawn from (seed, first_index + i)
-    only, so augmenting a shard gives the same result as the same rows of the whole set.
+    rows: the dataset index of each pair (default ``first_index + i``); pair i's randomness is drawn
+    from (seed, rows[i]) only, so augmenting a shard, or a subset of one, gives the same result as
+    the same rows of the whole set.
     Returns (uint8 (N*copies,H,W,3), uint8 (N*copies,H,W)), image-major: copy j of pair i is row
     i*copies + j.  The same arguments always give bit-identical output.
     """
@@ -169,9 +171,12 @@ def augment_pairs(
     for name, value, minimum in (("copies", copies, 1), ("seed", seed, 0), ("first_index", first_index, 0)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
             raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    n = photos.shape[0]
+    rows = np.arange(first_index, first_index + n) if rows is None else np.asarray(rows)
+    if rows.shape != (n,) or not np.issubdtype(rows.dtype, np.integer) or (rows < 0).any():
+        raise ValueError(f"rows must be {n} dataset indices >= 0 (one per pair), got {rows!r}")
 
     geometric, photometric_photo, photometric_sketch = _build(p)
-    n = photos.shape[0]
     out_photos = np.empty((n * copies, *photos.shape[1:]), dtype=np.uint8)
     out_sketches = np.empty((n * copies, *sketches.shape[1:]), dtype=np.uint8)
     for i in range(n):
@@ -180,7 +185,7 @@ def augment_pairs(
         # Handing all three pipelines one shared pair of generators instead makes the draws
         # sequential and independent, and seeding that pair from (seed, index) makes pair i's
         # augmentations independent of which other pairs are in the batch.
-        np_rng, py_rng = _image_rngs(int(seed), int(first_index) + i)
+        np_rng, py_rng = _image_rngs(int(seed), int(rows[i]))
         for pipeline in (geometric, photometric_photo, photometric_sketch):
             pipeline.set_random_state(np_rng, py_rng)
         photo = np.ascontiguousarray(photos[i])
@@ -195,16 +200,21 @@ def augment_pairs(
 
 
 def augment_shard(photo_npz, sketch_npz, out_npz, copies: int, seed: int, params: dict | None = None) -> int:
-    """Augment one (photo shard, sketch shard) pair; writes ``images``, ``sketches`` and ``names``.
+    """Augment one (photo shard, sketch shard) pair; writes ``images``, ``sketches``, ``names`` and ``rows``.
 
-    Randomness is keyed by each image's row in the dataset index (stored in the shard as
-    ``rows``), so a shard's output does not depend on how the dataset was sharded.
+    Randomness is keyed by each image's row in the dataset index (stored in the shards as
+    ``rows``), so a shard's output does not depend on how the dataset was sharded. A sketch shard
+    that covers a subset of its photo shard (neural style sketches) carries that subset's photos
+    and rows itself; they are used instead of the photo shard's.
     """
     photos, drawn = load_npz(photo_npz), load_npz(sketch_npz)
-    if photos["images"].shape[:3] != drawn["sketches"].shape[:3]:
+    source = drawn if "images" in drawn else photos
+    images = source["images"]
+    if images.shape[:3] != drawn["sketches"].shape[:3]:
         raise ValueError(f"{photo_npz} and {sketch_npz} hold different images; rerun the sketch rule for this shard")
-    first_index = int(photos["rows"][0]) if "rows" in photos else 0
-    images, sketches = augment_pairs(photos["images"], drawn["sketches"], copies, seed, params, first_index=first_index)
-    save_npz(out_npz, images=images, sketches=sketches, names=np.repeat(photos["names"], copies))
-    log.info("%s: %d pairs x %d copies", out_npz, len(photos["images"]), copies)
-    return len(images)
+    rows = source["rows"] if "rows" in source else np.arange(len(images))
+    out_images, sketches = augment_pairs(images, drawn["sketches"], copies, seed, params, rows=rows)
+    save_npz(out_npz, images=out_images, sketches=sketches, names=np.repeat(source["names"], copies),
+             rows=np.repeat(rows, copies))
+    log.info("%s: %d pairs x %d copies", out_npz, len(images), copies)
+    return len(out_images)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = "sketchback-downloader/0.1 (+https://snakemake.readthedocs.io)"
+USER_AGENT = "sketchback-downloader/0.1"
 CHECKSUM_ALGORITHMS = ("md5", "sha256")
 # Status codes worth asking again for: the server is busy, rate-limits us or timed out.
 RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}

@@ -1,6 +1,11 @@
 """Sketch simulators: pure functions that turn uint8 photos into uint8 grey pencil-like sketches.
 
-``pencil`` is the colour-dodge trick of Sangkloy et al. (Scribbler); ``xdog`` is Winnemöller et al. 2012.
+``pencil`` is the colour-dodge trick of Sangkloy et al. (Scribbler), optionally on grainy paper;
+``xdog`` is Winnemöller et al. 2012; ``style`` is neural style transfer toward a pencil drawing
+(``sketchback.style``). Each is a function of (image, parameters, seed). ``sketch_images`` runs a
+whole batch through the same numerics vectorised (one OpenCV call per batch or per 16 images
+instead of per image, float32, no temporary float64 copies), and ``sketch_shard`` is the workflow's
+entry point.
 """
 
 from __future__ import annotations
@@ -13,9 +18,18 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from sketchback import style as _style
 from sketchback.io import load_npz, save_npz
 
 log = logging.getLogger(__name__)
+
+# Methods that sketch only a subset of a shard: their shards also carry the photos (``images``)
+# and dataset ``rows`` of that subset, so a shard pairs with itself downstream.
+SUBSET_METHODS = ("style",)
+# Images are sketched 16 at a time: few enough that a chunk's intermediates stay in the CPU cache,
+# enough that per-call overheads vanish (the fastest chunk size measured here, 8..64).
+_CHUNK = 16
+_PROGRESS_EVERY = 2048  # images between progress log lines of the fast methods
 
 
 def _check_image(image: np.ndarray, name: str = "image") -> None:
@@ -42,6 +56,12 @@ def _check_number(name: str, value, *, minimum: float | None = None, strict: boo
     return value
 
 
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    return int(seed)
+
+
 def to_grey(image: np.ndarray) -> np.ndarray:
     """Luma of an RGB photo (ITU-R BT.601 weights, as cv2 uses).
 
@@ -53,15 +73,33 @@ def to_grey(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
 
 
-def pencil_sketch(image: np.ndarray, blur_ksize: int = 21, blur_sigma: float = 0.0) -> np.ndarray:
-    """Colour-dodge pencil sketch: ``grey / GaussianBlur(grey) * 256``, saturated to 0..255.
+def _grey_chunk(images: np.ndarray) -> np.ndarray:
+    """uint8 (m,H,W,3) RGB or (m,H,W) grey -> uint8 (m,H,W) luma, one cv2 call (it is per pixel, so
+    the chunk can be one tall image)."""
+    if images.ndim == 3:
+        return images
+    m, h, w, _ = images.shape
+    return cv2.cvtColor(np.ascontiguousarray(images).reshape(m * h, w, 3), cv2.COLOR_RGB2GRAY).reshape(m, h, w)
 
-    image: uint8 (H,W,3) RGB or (H,W) grey.  blur_ksize: odd kernel side in pixels (>= 1);
-    blur_sigma: Gaussian sigma in pixels, 0 lets OpenCV derive it from the kernel size.
-    Returns uint8 (H,W), 255 = paper.  Flat regions of any brightness become white (grey == blur);
-    only local darkening (edges, texture) leaves marks.  Where the blur is 0 the result is 0 (cv2's
-    convention for division by zero), which only happens inside (near-)black regions.
+
+def image_seed(seed: int, row: int) -> int:
+    """The seed of dataset row ``row`` under study seed ``seed`` (independent of sharding)."""
+    return int(np.random.SeedSequence([int(seed), int(row)]).generate_state(1, np.uint32)[0])
+
+
+def paper_texture(shape: tuple[int, int], strength: float, seed: int) -> np.ndarray:
+    """Multiplicative paper grain: float32 (H,W) in [1 - strength, 1], fibres running sideways.
+
+    Seeded Gaussian noise, blurred more along x than y (paper fibres), mapped to [0, 1] by a fixed
+    clip of +-2 std, so ``strength`` is the darkest the paper gets (0.1 = 10% darker at most).
     """
+    noise = np.random.default_rng(int(seed)).standard_normal(shape, dtype=np.float32)
+    grain = cv2.GaussianBlur(noise, (0, 0), 1.2, sigmaY=0.5, borderType=cv2.BORDER_REFLECT_101)
+    grain *= 1.0 / (float(grain.std()) + 1e-6)
+    return 1.0 - strength * np.clip(0.5 + grain * 0.25, 0.0, 1.0)
+
+
+def _check_pencil(blur_ksize, blur_sigma, paper):
     if isinstance(blur_ksize, bool) or not isinstance(blur_ksize, (int, np.integer)):
         raise ValueError(f"blur_ksize must be an odd integer, got {blur_ksize!r}")
     if blur_ksize < 1 or blur_ksize % 2 == 0:
@@ -69,11 +107,90 @@ def pencil_sketch(image: np.ndarray, blur_ksize: int = 21, blur_sigma: float = 0
             f"blur_ksize must be an odd integer >= 1 (cv2.GaussianBlur needs odd sizes), got {blur_ksize}"
         )
     blur_sigma = _check_number("blur_sigma", blur_sigma, minimum=0.0)
-    grey = to_grey(image)
-    blur = cv2.GaussianBlur(grey, (int(blur_ksize), int(blur_ksize)), blur_sigma)
+    paper = _check_number("paper", paper, minimum=0.0)
+    if paper > 1:
+        raise ValueError(f"paper is the strength of the paper grain, 0..1, got {paper}")
+    return int(blur_ksize), blur_sigma, paper
+
+
+def _pencil_chunk(grey: np.ndarray, blur_ksize: int, blur_sigma: float) -> np.ndarray:
+    """Colour dodge of uint8 (m,H,W) grey images, m <= _CHUNK, stacked as the channels of one image:
+    cv2 blurs all channels in one pass over memory (bit-identical to blurring them one by one)."""
+    stacked = np.ascontiguousarray(grey.transpose(1, 2, 0))
+    blur = cv2.GaussianBlur(stacked, (blur_ksize, blur_ksize), blur_sigma).reshape(stacked.shape)
     # uint8 / uint8 with scale: cv2 computes in floating point and saturates, so no overflow and no
-    # need for a float copy of the image
-    return cv2.divide(grey, blur, scale=256)
+    # float copy of the images; per pixel, so the stacked layout is fine
+    return cv2.divide(stacked, blur, scale=256).reshape(stacked.shape).transpose(2, 0, 1)
+
+
+def _add_paper(sketch: np.ndarray, paper: float, seed: int) -> np.ndarray:
+    return np.rint(sketch * paper_texture(sketch.shape, paper, seed)).astype(np.uint8)
+
+
+def pencil_sketch(image: np.ndarray, blur_ksize: int = 21, blur_sigma: float = 0.0, paper: float = 0.0,
+                  seed: int = 0) -> np.ndarray:
+    """Colour-dodge pencil sketch: ``grey / GaussianBlur(grey) * 256``, saturated to 0..255.
+
+    image: uint8 (H,W,3) RGB or (H,W) grey.  blur_ksize: odd kernel side in pixels (>= 1);
+    blur_sigma: Gaussian sigma in pixels, 0 lets OpenCV derive it from the kernel size.
+    paper: strength of a seeded paper grain multiplied into the sketch (0 = none, the default, 0.1 =
+    paper up to 10% darker); seed: its seed.
+    Returns uint8 (H,W), 255 = paper.  Flat regions of any brightness become white (grey == blur);
+    only local darkening (edges, texture) leaves marks.  Where the blur is 0 the result is 0 (cv2's
+    convention for division by zero), which only happens inside (near-)black regions.
+    """
+    blur_ksize, blur_sigma, paper = _check_pencil(blur_ksize, blur_sigma, paper)
+    seed = _check_seed(seed)
+    sketch = _pencil_chunk(to_grey(image)[None], blur_ksize, blur_sigma)[0]
+    return _add_paper(sketch, paper, seed) if paper > 0 else sketch
+
+
+def _check_xdog(sigma, k, p, epsilon, phi):
+    return (
+        _check_number("sigma", sigma, minimum=0.0, strict=True),
+        _check_number("k", k, minimum=0.0, strict=True),
+        _check_number("p", p),
+        _check_number("epsilon", epsilon),
+        _check_number("phi", phi, minimum=0.0),
+    )
+
+
+def _float_ksize(sigma: float) -> int:
+    """The kernel side cv2.GaussianBlur picks for a float32 image and ksize (0, 0)."""
+    return int(round(sigma * 4 * 2 + 1)) | 1
+
+
+def _xdog_chunk(grey: np.ndarray, sigma: float, k: float, p: float, epsilon: float, phi: float) -> np.ndarray:
+    """XDoG of uint8 (m,H,W) grey images, m <= _CHUNK."""
+    m, h, w = grey.shape
+    # The images are blurred as one tall image (a cv2 call per chunk, not per image): each is padded
+    # above and below with its own reflect-101 rows, more than either kernel's radius, so every
+    # kept pixel sees exactly the pixels it would see blurred alone (bit-identical results).
+    r = _float_ksize(max(sigma, k * sigma)) // 2 + 1
+    tall = h > r
+    rows = np.pad(grey, ((0, 0), (r, r), (0, 0)), mode="reflect") if tall else grey
+    g = np.divide(rows.reshape(-1, w), np.float32(255.0), dtype=np.float32)  # one pass, no float64
+    if tall:
+        # ksize (0,0): cv2 sizes the kernel from sigma (a few sigma each side), so small sigmas
+        # stay cheap and large ones are not truncated; reflect-101 avoids dark frames at edges
+        g1 = cv2.GaussianBlur(g, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101)
+        g2 = cv2.GaussianBlur(g, (0, 0), k * sigma, borderType=cv2.BORDER_REFLECT_101)
+    else:  # images shorter than the padding: blur them one by one
+        g = g.reshape(m, h, w)
+        g1 = np.stack([cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101) for x in g])
+        g2 = np.stack([cv2.GaussianBlur(x, (0, 0), k * sigma, borderType=cv2.BORDER_REFLECT_101) for x in g])
+    # S = (1+p) G1 - p G2, in place, float32 (the rounding of the plain numpy expression)
+    np.multiply(g1, np.float32(1.0 + p), out=g1)
+    np.multiply(g2, np.float32(p), out=g2)
+    np.subtract(g1, g2, out=g1)
+    # T = 1 at or above epsilon: only the (usually few) pixels below it need the tanh ramp. Done
+    # on the contiguous tall image, padding rows included, and cut to the images at the end.
+    s = g1.reshape(-1)
+    out = np.full(s.shape, 255, np.uint8)
+    dark = np.flatnonzero(s < epsilon)
+    t = 1.0 + np.tanh(phi * (s[dark] - epsilon))
+    out[dark] = np.clip(np.rint(t * 255.0), 0, 255).astype(np.uint8)
+    return out.reshape(m, -1, w)[:, r:r + h] if tall else out.reshape(m, h, w)
 
 
 def xdog(
@@ -88,6 +205,8 @@ def xdog(
 
     With grey g in [0,1]:  S = (1+p) * G_sigma(g) - p * G_{k*sigma}(g);
     T = 1 where S >= epsilon, else 1 + tanh(phi * (S - epsilon)); returned as uint8 round(255*T).
+    (The paper's tau-form D = G_sigma - tau * G_{k*sigma} is the same with tau = p / (1 + p),
+    scaled by 1 + p.)  Deterministic: XDoG draws nothing at random, so it takes no seed.
 
     image: uint8 (H,W,3) RGB or (H,W) grey.  Returns uint8 (H,W) in 0..255, white paper, dark lines.
 
@@ -101,39 +220,27 @@ def xdog(
     scale) is a soft ramp: strong edges still saturate to black but weak ones come out grey, like
     pencil pressure, instead of the binary speckle of a hard threshold.
     """
-    sigma = _check_number("sigma", sigma, minimum=0.0, strict=True)
-    k = _check_number("k", k, minimum=0.0, strict=True)
-    p = _check_number("p", p)
-    epsilon = _check_number("epsilon", epsilon)
-    phi = _check_number("phi", phi, minimum=0.0)
-    grey = to_grey(image).astype(np.float32) / 255.0
-    # ksize (0,0): cv2 sizes the kernel from sigma (a few sigma each side), so small sigmas stay cheap
-    # and large ones are not truncated; reflect-101 borders avoid dark frames at the image edge
-    g1 = cv2.GaussianBlur(grey, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101)
-    g2 = cv2.GaussianBlur(grey, (0, 0), k * sigma, borderType=cv2.BORDER_REFLECT_101)
-    s = (1.0 + p) * g1 - p * g2
-    t = np.where(s >= epsilon, 1.0, 1.0 + np.tanh(phi * (s - epsilon)))
-    return np.clip(np.rint(t * 255.0), 0, 255).astype(np.uint8)
+    params = _check_xdog(sigma, k, p, epsilon, phi)
+    return _xdog_chunk(to_grey(image)[None], *params)[0]
 
 
-METHODS: dict[str, Callable[..., np.ndarray]] = {"pencil": pencil_sketch, "xdog": xdog}
+METHODS: dict[str, Callable[..., np.ndarray]] = {"pencil": pencil_sketch, "xdog": xdog, "style": _style.style_sketch}
 
 
 def method_params(method: str) -> dict[str, object]:
-    """The keyword parameters of sketch method ``method`` with their defaults."""
+    """The configurable parameters of sketch method ``method`` with their defaults (seeds excluded:
+    they come from the study's ``seed``)."""
     if method not in METHODS:
         raise ValueError(f"unknown sketch method {method!r}; choose one of {sorted(METHODS)}")
+    if method == "style":
+        return {**_style.DEFAULT_PARAMS, **_style.SHARD_PARAMS}
     sig = inspect.signature(METHODS[method])
-    return {name: prm.default for name, prm in list(sig.parameters.items())[1:]}
+    return {name: prm.default for name, prm in list(sig.parameters.items())[1:] if name != "seed"}
 
 
-def sketch_images(images: np.ndarray, method: str, params: dict | None = None) -> np.ndarray:
-    """Sketch a batch of photos with one method and one parameter set.
-
-    images: uint8 (N,H,W,3) RGB, 0..255.  method: a key of ``METHODS``.  params: keyword
-    arguments of that method (missing ones take the method's defaults).
-    Returns uint8 (N,H,W), 0..255, white paper with dark lines.
-    """
+def check_params(method: str, params: dict | None) -> dict[str, object]:
+    """All parameters of ``method`` (defaults overridden by ``params``), validated without sketching
+    anything. Raises ValueError naming the method and the bad or unknown parameter."""
     valid = method_params(method)  # raises for an unknown method
     params = dict(params or {})
     unknown = sorted(set(params) - set(valid))
@@ -141,25 +248,113 @@ def sketch_images(images: np.ndarray, method: str, params: dict | None = None) -
         raise ValueError(
             f"unknown parameter(s) {unknown} for sketch method {method!r}; valid parameters: {sorted(valid)}"
         )
+    resolved = {**valid, **params}
+    if method == "pencil":
+        _check_pencil(resolved["blur_ksize"], resolved["blur_sigma"], resolved["paper"])
+    elif method == "xdog":
+        _check_xdog(*(resolved[key] for key in ("sigma", "k", "p", "epsilon", "phi")))
+    else:
+        resolved = _style.resolve_params(params)
+    return resolved
+
+
+def select_images(method: str, params: dict | None, rows: np.ndarray) -> np.ndarray:
+    """Positions (into a shard) of the images ``method`` sketches: all, or the style subset."""
+    if method in SUBSET_METHODS:
+        p = check_params(method, params)
+        return _style.select_subset(rows, p["max_images"], p["every_nth"])
+    return np.arange(len(rows))
+
+
+def _check_batch(images) -> None:
     if not isinstance(images, np.ndarray):
         raise TypeError(f"images must be a numpy array, got {type(images).__name__}")
     if images.dtype != np.uint8:
         raise ValueError(f"images must have dtype uint8 (values 0..255), got {images.dtype}")
     if images.ndim != 4 or images.shape[3] != 3:
         raise ValueError(f"images must be RGB batches of shape (N,H,W,3), got {images.shape}")
-    fn = METHODS[method]
-    out = np.empty(images.shape[:3], dtype=np.uint8)
-    for i, image in enumerate(images):
-        out[i] = fn(image, **params)
+
+
+def sketch_images(images: np.ndarray, method: str, params: dict | None = None, *, seed: int = 0,
+                  rows: np.ndarray | None = None) -> np.ndarray:
+    """Sketch a batch of photos with one method and one parameter set.
+
+    images: uint8 (N,H,W,3) RGB, 0..255.  method: a key of ``METHODS``.  params: keyword
+    arguments of that method (missing ones take the method's defaults).  seed: the study's seed;
+    image i gets ``image_seed(seed, rows[i])`` (rows default to 0..N-1), so its sketch does not
+    depend on the rest of the batch.  Every image given is sketched: the style subset keys
+    (``max_images``, ``every_nth``) are applied by ``sketch_shard``.
+    Returns uint8 (N,H,W), 0..255, white paper with dark lines: what the method gives for each
+    image alone with ``seed=image_seed(seed, rows[i])`` (and, for style, ``vgg_seed=seed``; equal
+    up to float rounding there, since a batch goes through VGG16 together).
+    """
+    p = check_params(method, params)
+    _check_batch(images)
+    seed = _check_seed(seed)
+    rows = np.arange(len(images)) if rows is None else np.asarray(rows)
+    if rows.shape != (len(images),):
+        raise ValueError(f"rows must give one dataset row per image: {len(images)} images, rows of shape {rows.shape}")
+    if len(images) == 0:
+        return np.empty(images.shape[:3], np.uint8)
+    if method == "style":
+        grey = np.concatenate([_grey_chunk(images[lo:lo + _CHUNK]) for lo in range(0, len(images), _CHUNK)])
+        return _style.style_transfer(grey, [image_seed(seed, r) for r in rows], p, vgg_seed=seed, progress=True)
+    out = np.empty(images.shape[:3], np.uint8)
+    if method == "pencil":
+        ksize, sigma, paper = _check_pencil(p["blur_ksize"], p["blur_sigma"], p["paper"])
+    else:
+        xdog_params = _check_xdog(*(p[key] for key in ("sigma", "k", "p", "epsilon", "phi")))
+    # chunk by chunk, so the grey images, blurs and sketches of a chunk stay in the CPU's cache
+    for lo in range(0, len(images), _CHUNK):
+        grey = _grey_chunk(images[lo:lo + _CHUNK])
+        if method == "pencil":
+            out[lo:lo + _CHUNK] = _pencil_chunk(grey, ksize, sigma)
+        else:
+            out[lo:lo + _CHUNK] = _xdog_chunk(grey, *xdog_params)
+    if method == "pencil" and paper > 0:
+        for i, row in enumerate(rows):
+            out[i] = _add_paper(out[i], paper, image_seed(seed, row))
     return out
 
 
-def sketch_shard(in_npz, out_npz, method: str, params: dict | None = None) -> int:
-    """Sketch every photo of a prepared shard; writes ``sketches`` uint8 (N, H, W) and ``names`` atomically."""
+def sketch_shard(in_npz, out_npz, method: str, params: dict | None = None, *, seed: int = 0, threads: int = 1) -> int:
+    """Sketch the photos of a prepared shard; writes ``sketches`` uint8 (N, H, W), ``names`` and ``rows``
+    atomically. For ``SUBSET_METHODS`` only the chosen subset is sketched, and the shard also holds
+    those photos as ``images``, so it stands on its own as a (photo, sketch) shard.
+
+    seed: the study's seed.  threads: CPU threads OpenCV (and TensorFlow, for ``style``) may use;
+    1 when the workflow runs one shard per core.
+    """
+    check_params(method, params)  # bad parameters fail before any work
+    threads = int(threads)
+    cv2.setNumThreads(threads)
     shard = load_npz(in_npz)
+    images = shard["images"]
+    rows = shard["rows"] if "rows" in shard else np.arange(len(images))
+    keep = select_images(method, params, rows)
+    subset = method in SUBSET_METHODS
+    if subset:
+        if len(keep) == 0:
+            raise ValueError(f"{in_npz}: sketch.{method} selects none of its {len(images)} images "
+                             f"(rows {rows.min()}..{rows.max()}); lower sketch.{method}.every_nth")
+        log.info("%s: %s sketches of %d of the shard's %d images", out_npz, method, len(keep), len(images))
+        _style.limit_threads(threads)
     start = time.perf_counter()
-    sketches = sketch_images(shard["images"], method, params)
+    if subset:  # style logs its own progress, per batch
+        sketches = sketch_images(images[keep], method, params, seed=seed, rows=rows[keep])
+    else:
+        sketches = np.empty(images.shape[:3], np.uint8)
+        for lo in range(0, len(images), _PROGRESS_EVERY):
+            hi = min(lo + _PROGRESS_EVERY, len(images))
+            sketches[lo:hi] = sketch_images(images[lo:hi], method, params, seed=seed, rows=rows[lo:hi])
+            if len(images) > _PROGRESS_EVERY:
+                log.info("%s: %d/%d sketched", out_npz, hi, len(images))
     seconds = time.perf_counter() - start
-    save_npz(out_npz, sketches=sketches, names=shard["names"])
-    log.info("%s: %d %s sketches in %.2f s (%.0f/s)", out_npz, len(sketches), method, seconds, len(sketches) / max(seconds, 1e-9))
+    if subset:
+        out = {"sketches": sketches, "names": shard["names"][keep], "rows": rows[keep], "images": images[keep]}
+    else:
+        out = {"sketches": sketches, "names": shard["names"], "rows": rows}
+    save_npz(out_npz, **out)
+    log.info("%s: %d %s sketches in %.2f s (%.1f/s)", out_npz, len(sketches), method, seconds,
+             len(sketches) / max(seconds, 1e-9))
     return len(sketches)

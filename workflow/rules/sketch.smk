@@ -1,14 +1,26 @@
 # Stage 3: simulated sketches per dataset x method x split x shard. Only this method's
-# parameters are rule params, so changing one method reruns only its branch.
+# parameters are rule params, so changing one method reruns only its branch. Neural style
+# sketches (method style) cover a subset of each shard and need VGG16 weights unless "random".
+
+
+def sketch_weights(wildcards):
+    """The VGG16 weights file a sketch method reads (style with real weights), else nothing."""
+    weights = config["sketch"][wildcards.method].get("vgg_weights", "random")
+    return [weights] if wildcards.method == "style" and weights != "random" else []
 
 
 rule sketch:
     input:
-        "results/prepared/{dataset}/{split}/{shard}.npz",
+        photos="results/prepared/{dataset}/{split}/{shard}.npz",
+        weights=sketch_weights,
     output:
         "results/sketches/{dataset}/{method}/{split}/{shard}.npz",
+    wildcard_constraints:
+        method="(?!handdrawn/)[A-Za-z0-9_]+",  # hand-drawn sketches come from rule handdrawn_sketches
     params:
         method_params=lambda wc: config["sketch"][wc.method],
+        seed=config["seed"],
+    threads: 1
     log:
         "results/logs/sketch/{dataset}/{method}/{split}/{shard}.log",
     benchmark:

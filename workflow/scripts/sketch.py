@@ -5,4 +5,5 @@ setup_logging(snakemake.log[0])
 
 from sketchback.sketch import sketch_shard
 
-sketch_shard(snakemake.input[0], snakemake.output[0], snakemake.wildcards.method, snakemake.params.method_params)
+sketch_shard(snakemake.input.photos, snakemake.output[0], snakemake.wildcards.method, snakemake.params.method_params,
+             seed=snakemake.params.seed, threads=snakemake.threads)
