@@ -58,32 +58,41 @@ def file_md5(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def vgg_feature_extractor(weights: str = "random", md5: str | None = None, seed: int = 0) -> keras.Model:
-    """VGG16 up to ``block2_conv2``, frozen.
+def vgg16_notop(weights: str = "random", md5: str | None = None, seed: int = 0,
+                config_key: str = "training.vgg_weights") -> keras.Model:
+    """Keras' VGG16 without its classifier, for any input size.
 
     ``weights`` is either a path to the Keras ImageNet *notop* weights file
     (``vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5``; checked against ``md5`` when given),
-    or ``"random"``: fixed, seeded random filters. Random VGG features are a weaker perceptual
-    signal than ImageNet ones; the offline demo uses them because the real weights cannot be
-    downloaded there, and its report says so.
+    or ``"random"``: fixed filters seeded by ``seed`` (this seeds Keras' global generators).
+    ``config_key`` names the setting in error messages.
     """
     if weights == "random":
         keras.utils.set_random_seed(seed)
-        vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=(None, None, 3))
-    else:
-        path = Path(weights)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"VGG16 weights file {path} not found; download {VGG_NOTOP_FILE} "
-                f"(md5 {VGG_NOTOP_MD5}) to that path, or set training.vgg_weights to 'random'"
-            )
-        if md5 is not None and (actual := file_md5(path)) != md5:
-            raise ValueError(f"VGG16 weights file {path} has md5 {actual}, expected {md5}; the file is damaged or a different file, download it again")
-        vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=(None, None, 3))
-        try:
-            vgg.load_weights(str(path))
-        except Exception as exc:
-            raise ValueError(f"{path} is not a VGG16 notop weights file Keras can read ({exc})") from exc
+        return keras.applications.VGG16(include_top=False, weights=None, input_shape=(None, None, 3))
+    path = Path(weights)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"VGG16 weights file {path} not found; download {VGG_NOTOP_FILE} "
+            f"(md5 {VGG_NOTOP_MD5}) to that path, or set {config_key} to 'random'"
+        )
+    if md5 is not None and (actual := file_md5(path)) != md5:
+        raise ValueError(f"VGG16 weights file {path} has md5 {actual}, expected {md5}; the file is damaged or a different file, download it again")
+    vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=(None, None, 3))
+    try:
+        vgg.load_weights(str(path))
+    except Exception as exc:
+        raise ValueError(f"{path} is not a VGG16 notop weights file Keras can read ({exc})") from exc
+    return vgg
+
+
+def vgg_feature_extractor(weights: str = "random", md5: str | None = None, seed: int = 0) -> keras.Model:
+    """VGG16 up to ``block2_conv2``, frozen (weights as for :func:`vgg16_notop`).
+
+    Random VGG features are a weaker perceptual signal than ImageNet ones; the offline demo uses
+    them because the real weights cannot be downloaded there, and its report says so.
+    """
+    vgg = vgg16_notop(weights, md5, seed)
     extractor = keras.Model(vgg.input, vgg.get_layer(FEATURE_LAYER).output, name="vgg16_relu2_2")
     extractor.trainable = False
     return extractor

@@ -205,24 +205,9 @@ def vgg_features(weights: str = "random", md5: str | None = None, seed: int = 0,
     """
     import keras
 
-    from sketchback.losses import VGG_NOTOP_FILE, VGG_NOTOP_MD5, file_md5, vgg_preprocess
+    from sketchback.losses import vgg16_notop, vgg_preprocess
 
-    if weights == "random":
-        keras.utils.set_random_seed(seed)
-        vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=(None, None, 3))
-    else:
-        path = Path(weights)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"VGG16 weights file {path} not found; download {VGG_NOTOP_FILE} (md5 {VGG_NOTOP_MD5}) "
-                "to that path, or set sketch.style.vgg_weights to 'random'")
-        if md5 is not None and (actual := file_md5(path)) != md5:
-            raise ValueError(f"VGG16 weights file {path} has md5 {actual}, expected {md5}; download it again")
-        vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=(None, None, 3))
-        try:
-            vgg.load_weights(str(path))
-        except Exception as exc:
-            raise ValueError(f"{path} is not a VGG16 notop weights file Keras can read ({exc})") from exc
+    vgg = vgg16_notop(weights, md5, seed, config_key="sketch.style.vgg_weights")
     inputs = keras.Input((None, None, 3))
     # truncate at the deepest layer needed: later blocks would cost time and give nothing
     deepest = max(VGG_LAYERS.index(name) for name in layers)
