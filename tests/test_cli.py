@@ -1,9 +1,14 @@
+"""`sketchback predict` on images the project did not make, and `sketchback sketch`."""
+
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
+from skimage import data as skdata
 
-from sketchback.cli import main
+from sketchback.cli import main, predict_photo, read_sketch
 from sketchback.model import build_generator
+from sketchback.sketch import pencil_sketch, xdog
 
 
 @pytest.fixture(scope="module")
@@ -13,27 +18,129 @@ def model_path(tmp_path_factory):
     return path
 
 
-def test_predict_keeps_the_size_of_odd_colour_and_grey_inputs(model_path, tmp_path):
-    sketches = tmp_path / "sketches"
-    sketches.mkdir()
-    rng = np.random.default_rng(0)
-    cv2.imwrite(str(sketches / "colour.png"), rng.integers(0, 256, (37, 53, 3), dtype=np.uint8))
-    cv2.imwrite(str(sketches / "grey.jpg"), rng.integers(0, 256, (64, 30), dtype=np.uint8))
-    cv2.imwrite(str(sketches / "alpha.png"), rng.integers(0, 256, (20, 24, 4), dtype=np.uint8))
-    assert main(["predict", str(model_path), str(sketches), str(tmp_path / "out")]) == 0
-    sizes = {p.name: cv2.imread(str(p)).shape for p in (tmp_path / "out").iterdir()}
-    assert sizes == {"colour.png": (37, 53, 3), "grey.png": (64, 30, 3), "alpha.png": (20, 24, 3)}
-    assert main(["predict", str(model_path), str(sketches / "grey.jpg"), str(tmp_path / "one.png"), "--side-by-side"]) == 0
-    assert cv2.imread(str(tmp_path / "one.png")).shape == (64, 60, 3)
+def line_drawing(h: int, w: int) -> np.ndarray:
+    """A hand-drawn-looking face: wobbly strokes and ellipses in black on white, uint8 grey."""
+    rng = np.random.default_rng(5)
+    img = np.full((h, w), 255, np.uint8)
+    cx, cy = w // 2, h // 2
+    cv2.ellipse(img, (cx, cy), (w // 3, h // 2 - 6), 0, 0, 360, 30, 2, cv2.LINE_AA)  # head
+    for dx in (-w // 8, w // 8):  # eyes
+        cv2.ellipse(img, (cx + dx, cy - h // 10), (w // 16, h // 30 + 1), 0, 0, 360, 20, 2, cv2.LINE_AA)
+    points = np.array([[cx - w // 8 + 4 * i, cy + h // 5 + int(rng.integers(-2, 3))] for i in range(w // 16)], np.int32)
+    cv2.polylines(img, [points], False, 40, 2, cv2.LINE_AA)  # mouth
+    for _ in range(12):  # hair strokes
+        x0 = int(rng.integers(cx - w // 3, cx + w // 3))
+        cv2.line(img, (x0, cy - h // 2 + 4), (x0 + int(rng.integers(-15, 16)), cy - h // 4), 60, 1, cv2.LINE_AA)
+    return img
 
 
-def test_predict_names_unreadable_inputs(model_path, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def foreign(tmp_path_factory):
+    """Sketches made from scikit-image's sample photos and a drawing, in the formats people have."""
+    folder = tmp_path_factory.mktemp("foreign")
+    astronaut = pencil_sketch(skdata.astronaut()[:301, 40:227])  # odd size, 187 x 301
+    cv2.imwrite(str(folder / "astronaut.jpg"), astronaut)  # grey JPEG
+    sepia = cv2.cvtColor(pencil_sketch(skdata.coffee()), cv2.COLOR_GRAY2RGB).astype(np.float32) * [1.0, 0.9, 0.75]
+    cv2.imwrite(str(folder / "coffee.png"), cv2.cvtColor(sepia.astype(np.uint8), cv2.COLOR_RGB2BGR))  # colour, 600 x 400
+    cv2.imwrite(str(folder / "camera.png"), xdog(skdata.camera()[5:102, 11:142]))  # grey PNG, 131 x 97
+    drawing = line_drawing(83, 61)
+    rgba = np.zeros((83, 61, 4), np.uint8)  # strokes on a transparent background; RGB black everywhere
+    rgba[..., 3] = 255 - drawing
+    cv2.imwrite(str(folder / "drawing.png"), rgba)
+    Image.fromarray(np.dstack([np.zeros_like(drawing), 255 - drawing]), "LA").save(folder / "drawing_la.png")
+    Image.fromarray(drawing.astype(np.uint16) * 257).save(folder / "drawing16.png")  # 16-bit grey
+    return folder
+
+
+def test_read_sketch_composites_alpha_over_white_paper(foreign):
+    drawing = line_drawing(83, 61)
+    for name in ("drawing.png", "drawing_la.png", "drawing16.png"):
+        grey = read_sketch(foreign / name)
+        assert grey.shape == (83, 61) and grey.dtype == np.uint8, name
+        assert np.abs(grey.astype(int) - drawing).max() <= 1, name
+    assert read_sketch(foreign / "coffee.png").shape == (400, 600)
+
+
+def test_predict_a_folder_of_foreign_sketches_keeps_each_size(model_path, foreign, tmp_path, capsys):
+    out = tmp_path / "photos"
+    assert main(["predict", str(model_path), str(foreign), str(out)]) == 0
+    sizes = {p.name: cv2.imread(str(p), cv2.IMREAD_UNCHANGED).shape for p in out.iterdir()}
+    assert sizes == {"astronaut.png": (301, 187, 3), "coffee.png": (400, 600, 3), "camera.png": (97, 131, 3),
+                     "drawing.png": (83, 61, 3), "drawing_la.png": (83, 61, 3), "drawing16.png": (83, 61, 3)}
+    err = capsys.readouterr().err
+    assert "[1/6]" in err and "[6/6]" in err  # a progress line per sketch when not on a terminal
+    assert "6 of 6 sketches" in err
+
+
+def test_predict_one_sketch_side_by_side_and_as_jpeg(model_path, foreign, tmp_path):
+    out = tmp_path / "pair.png"
+    assert main(["predict", str(model_path), str(foreign / "drawing.png"), str(out), "--side-by-side"]) == 0
+    pair = cv2.imread(str(out), cv2.IMREAD_GRAYSCALE)
+    assert pair.shape == (83, 122)
+    np.testing.assert_allclose(pair[:, :61].astype(int), line_drawing(83, 61), atol=1)  # the sketch as the model saw it
+    assert main(["predict", str(model_path), str(foreign / "astronaut.jpg"), str(tmp_path / "a.jpg"), "--size", "64"]) == 0
+    assert cv2.imread(str(tmp_path / "a.jpg")).shape == (301, 187, 3)
+    assert main(["predict", str(model_path), str(foreign / "camera.png"), str(tmp_path / "new_folder")]) == 0
+    assert cv2.imread(str(tmp_path / "new_folder" / "camera.png")).shape == (97, 131, 3)
+
+
+def test_predict_runs_the_model_at_the_size_asked_for():
+    seen = []
+
+    def generator(x, training):
+        seen.append(x.shape)
+        return np.full(x.shape[:3] + (3,), 0.5, np.float32)
+
+    sketch = np.full((37, 53), 255, np.uint8)
+    assert predict_photo(generator, sketch).shape == (37, 53, 3)
+    assert predict_photo(generator, sketch, size=32).shape == (37, 53, 3)
+    assert predict_photo(generator, np.full((900, 3000), 255, np.uint8), max_side=1024).shape == (900, 3000, 3)
+    # own size padded to a multiple of 4; longer side scaled to 32; a large sketch scaled down to 1024
+    assert seen == [(1, 40, 56, 1), (1, 24, 32, 1), (1, 308, 1024, 1)]
+
+
+def test_predict_reports_every_unreadable_file_and_finishes_the_rest(model_path, foreign, tmp_path, capsys):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for name in ("astronaut.jpg", "camera.png"):
+        (folder / name).write_bytes((foreign / name).read_bytes())
+    good = (foreign / "coffee.png").read_bytes()
+    (folder / "truncated.png").write_bytes(good[: len(good) // 2])
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "notes.jpg").write_text("not an image at all")
+    (folder / "readme.txt").write_text("ignored: not an image suffix")
+    out = tmp_path / "out"
+    assert main(["predict", str(model_path), str(folder), str(out)]) == 1
+    assert sorted(p.name for p in out.iterdir()) == ["astronaut.png", "camera.png"]
+    err = capsys.readouterr().err
+    assert "3 of 5 sketches failed" in err
+    for name in ("truncated.png", "empty.jpg", "notes.jpg"):
+        assert name in err.split("failed:")[1]
+    assert "readme.txt" not in err
+
+
+def test_predict_refuses_to_overwrite_its_input_and_names_what_is_wrong(model_path, foreign, tmp_path, capsys):
+    assert main(["predict", str(model_path), str(foreign), str(foreign)]) == 1
+    assert "overwrite" in capsys.readouterr().err
+    assert main(["predict", str(model_path), str(foreign), str(tmp_path / "one.png")]) == 1
+    assert "must be a folder" in capsys.readouterr().err
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not a png")
     assert main(["predict", str(model_path), str(bad), str(tmp_path / "o.png")]) == 1
-    assert "bad.png" in capsys.readouterr().err
+    assert "bad.png" in capsys.readouterr().err and not (tmp_path / "o.png").exists()
     assert main(["predict", str(tmp_path / "none.keras"), str(bad), str(tmp_path / "o.png")]) == 1
     assert "none.keras" in capsys.readouterr().err
+    assert main(["predict", str(model_path), str(tmp_path / "missing.png"), str(tmp_path / "o.png")]) == 1
+    assert "missing.png does not exist" in capsys.readouterr().err
+
+
+def test_predict_keeps_inputs_that_share_a_name_apart(model_path, foreign, tmp_path):
+    folder = tmp_path / "same"
+    folder.mkdir()
+    (folder / "a.png").write_bytes((foreign / "camera.png").read_bytes())
+    (folder / "a.jpg").write_bytes((foreign / "astronaut.jpg").read_bytes())
+    assert main(["predict", str(model_path), str(folder), str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_jpg.png", "a_png.png"]
 
 
 def test_sketch_command_writes_a_pencil_sketch(tmp_path):

@@ -159,3 +159,52 @@ def test_plot_metric_bars_writes_png(tmp_path, metric):
 def test_plot_metric_bars_missing_columns(tmp_path):
     with pytest.raises(ValueError, match="psnr_prediction"):
         plot_metric_bars(_summary("ssim"), tmp_path / "bars.png", metric="psnr")
+
+
+def test_plot_loss_curves_one_row_per_stage_one_panel_per_term(tmp_path):
+    ep = np.arange(1, 7)
+    history = pd.DataFrame({"epoch": ep, "loss": 0.2 / ep, "pixel": 0.18 / ep, "tv": 80.0 / ep, "feature": 5.0 / ep,
+                            "val_loss": 0.21 / ep, "val_pixel": 0.19 / ep, "val_tv": 40.0 / ep, "val_feature": 4.0 / ep})
+    one, two = tmp_path / "one.png", tmp_path / "two.png"
+    plot_loss_curves({"faces": history}, one, subtitles={"faces": "faces: trained from scratch"})
+    plot_loss_curves({"faces": history, "buildings": history}, two, title="stages", dpi=100)
+    h1, w1 = cv2.imread(str(one)).shape[:2]
+    h2, w2 = cv2.imread(str(two)).shape[:2]
+    # four terms side by side; a second stage adds a row, not a column
+    assert w1 > 2.5 * h1 and h2 / 100 > 1.6 * h1 / 150
+
+
+def _cross_table(with_missing: bool = True) -> pd.DataFrame:
+    rows = []
+    for model, test_set, styles in (("faces", "faces", ["pencil", "xdog"]), ("faces", "cuhk", ["pencil", "handdrawn"])):
+        for style in styles:
+            row = {"model": model, "training_set": "faces", "training_styles": "pencil", "test_set": test_set,
+                   "style": style, "seen_style": style == "pencil", "n_images": 10}
+            for metric, value in (("ssim", 0.6), ("psnr", 16.0), ("feature_distance", 0.3)):
+                row.update({metric: value, f"{metric}_lo": value * 0.95, f"{metric}_hi": value * 1.05})
+            rows.append(row)
+    return pd.DataFrame(rows if with_missing else rows[:2])
+
+
+def test_plot_cross_style_writes_heat_maps(tmp_path):
+    from sketchback.figures import plot_cross_style
+
+    path = tmp_path / "cross.png"
+    plot_cross_style(_cross_table(), path, styles=["pencil", "xdog", "handdrawn"], style_labels={"handdrawn": "hand-drawn"})
+    _assert_png(path)
+    with pytest.raises(ValueError, match="seen_style"):
+        plot_cross_style(_cross_table().drop(columns=["seen_style"]), tmp_path / "bad.png")
+    with pytest.raises(ValueError, match="no rows"):
+        plot_cross_style(_cross_table().iloc[:0], tmp_path / "bad.png")
+    assert not (tmp_path / "bad.png").exists()
+
+
+def test_save_png_records_the_print_resolution(tmp_path):
+    from PIL import Image
+
+    grey = np.tile(np.arange(40, dtype=np.uint8), (30, 1))
+    save_png(tmp_path / "poster.png", np.repeat(grey[..., None], 3, axis=-1), dpi=300)
+    with Image.open(tmp_path / "poster.png") as image:
+        assert round(image.info["dpi"][0]) == 300 and image.size == (40, 30)
+    back = cv2.imread(str(tmp_path / "poster.png"), cv2.IMREAD_GRAYSCALE)
+    np.testing.assert_array_equal(back, grey)

@@ -135,3 +135,48 @@ def test_bootstrap_ci_edge_cases():
         bootstrap_ci(np.array([]), seed=0)
     with pytest.raises(ValueError, match="non-finite"):
         bootstrap_ci(np.array([1.0, math.inf]), seed=0)
+
+
+# --------------------------------------------------------------------------- feature distance
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    from sketchback.losses import vgg_feature_extractor
+
+    return vgg_feature_extractor("random", seed=0)
+
+
+def test_feature_distance_matches_its_formula_and_is_a_distance(extractor):
+    from sketchback.losses import vgg_preprocess
+    from sketchback.metrics import feature_distance
+
+    rng = np.random.default_rng(2)
+    truths = np.stack([_structured((20, 28, 3), rng) for _ in range(5)])
+    preds = np.clip(truths + rng.normal(0, 0.1, truths.shape), 0, 1)
+    out = feature_distance(extractor, preds, truths, batch_size=2)
+
+    def unit(x):
+        f = np.asarray(extractor(vgg_preprocess(x.astype(np.float32))), dtype=np.float64)
+        return f / (np.linalg.norm(f, axis=-1, keepdims=True) + 1e-10)
+
+    expected = ((unit(preds) - unit(truths)) ** 2).sum(axis=-1).mean(axis=(1, 2))
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-7)
+    assert out.shape == (5,) and (out > 0).all() and (out <= 2).all()
+    np.testing.assert_allclose(feature_distance(extractor, truths, preds), out, rtol=1e-5)  # symmetric
+    assert feature_distance(extractor, truths, truths.copy()).max() == pytest.approx(0.0, abs=1e-12)
+    # more noise, farther away
+    noisier = np.clip(truths + rng.normal(0, 0.3, truths.shape), 0, 1)
+    assert (feature_distance(extractor, noisier, truths) > out).all()
+    # uint8 input is read as 0..255
+    as_u8 = feature_distance(extractor, (preds * 255).round().astype(np.uint8), (truths * 255).round().astype(np.uint8))
+    np.testing.assert_allclose(as_u8, out, atol=0.02)
+
+
+def test_feature_distance_rejects_bad_batches(extractor):
+    from sketchback.metrics import feature_distance
+
+    with pytest.raises(ValueError, match="shape mismatch"):
+        feature_distance(extractor, np.zeros((2, 16, 16, 3)), np.zeros((2, 16, 12, 3)))
+    with pytest.raises(ValueError, match="RGB"):
+        feature_distance(extractor, np.zeros((2, 16, 16)), np.zeros((2, 16, 16)))

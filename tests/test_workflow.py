@@ -58,16 +58,25 @@ def test_demo_dag_makes_every_result(study):
     results = study / "results"
     summary = pd.read_csv(results / "report" / "metrics_summary.csv")
     assert set(zip(summary.model, summary.dataset, summary.method)) == {
-        ("faces", "faces", "pencil"), ("faces", "faces", "xdog"),
-        ("buildings", "buildings", "pencil"), ("buildings", "buildings", "xdog")}
+        ("faces", "faces", "pencil"), ("faces", "faces", "xdog"), ("faces", "faces", "style"),
+        ("buildings", "buildings", "pencil"), ("buildings", "buildings", "xdog"), ("buildings", "buildings", "style")}
     for column in ("ssim_prediction", "ssim_sketch", "ssim_mean_image", "psnr_prediction"):
         assert summary[column].between(-1, 100).all()
         assert (summary[f"{column}_lo"] <= summary[column]).all() and (summary[column] <= summary[f"{column}_hi"]).all()
     per_image = pd.read_csv(results / "evaluation" / "faces" / "faces" / "pencil" / "metrics.csv")
     assert len(per_image) == 4 and per_image["image"].str.startswith("images/").all()
-    for png in ["report/loss_curves.png", "report/ssim.png", "evaluation/buildings/buildings/xdog/grid.png"]:
+    for png in ["report/loss_curves.png", "report/ssim.png", "evaluation/buildings/buildings/xdog/grid.png",
+                "report/cross_style.png", "report/data.png", "report/sketches/faces.png"]:
         image = cv2.imread(str(results / png))
         assert image is not None and image.shape[0] > 100, png
+    cross = pd.read_csv(results / "report" / "cross_style.csv")
+    for model in ("faces", "buildings"):  # styles in evaluation.styles order; trained on pencil only
+        rows = cross[cross.model == model]
+        assert list(zip(rows["style"], rows.seen_style)) == [("pencil", True), ("xdog", False), ("style", False)]
+    assert (cross["feature_distance"] > 0).all() and (cross["feature_distance_lo"] <= cross["feature_distance"]).all()
+    for model in ("faces", "buildings"):  # poster grids: sketch | prediction per style, then the truth
+        poster = cv2.imread(str(results / "report" / "poster" / model / f"{model}.png"))
+        assert poster is not None and poster.shape[1] >= 1500
     history = pd.read_csv(results / "models" / "faces" / "history.csv")
     assert list(history["epoch"]) == [1, 2]
     assert {"loss", "pixel", "feature", "tv", "val_loss"} <= set(history.columns)
@@ -85,7 +94,8 @@ def test_changing_one_sketch_method_reruns_only_its_branch(study):
     changed = copy.deepcopy(TINY)
     changed["sketch"]["xdog"] = {"sigma": 1.1}
     jobs = planned_jobs(snakemake(study, "-n", config=changed))
-    assert set(jobs) == {"sketch", "evaluate", "summarize", "ssim_chart", "all"}
+    assert set(jobs) == {"sketch", "evaluate", "summarize", "ssim_chart", "cross_style", "poster_grid",
+                         "sketch_examples", "all"}
     assert jobs["sketch"] and all("/xdog/" in out for out in jobs["sketch"])
     assert all("/xdog/" in out for out in jobs["evaluate"]) and len(jobs["evaluate"]) == 2
 
@@ -105,6 +115,7 @@ def test_report_is_browsable_html(study):
     assert result.returncode == 0, result.stderr[-3000:]
     html = (study / "report.html").read_text(errors="replace")
     assert len(html) > 50_000 and "loss_curves.png" in html and "grid.png" in html
+    assert "cross_style.png" in html and "5 Cross-style" in html and "1 Data" in html
 
 
 @pytest.mark.parametrize("mutate, expected", [
@@ -132,5 +143,10 @@ def test_full_study_dag_is_sharded_and_starts_with_downloads(tmp_path):
     jobs = planned_jobs(result)
     total = sum(len(v) for v in jobs.values())
     assert 100 <= total <= 1000
-    assert sorted(jobs["download"]) == ["resources/celeba/manifest.csv", "resources/zubud/manifest.csv"]
-    assert len(jobs["prepare"]) == 64 + 4 + 4 + 4 + 1 + 1
+    assert sorted(jobs["download"]) == ["resources/celeba/manifest.csv", "resources/cuhk/manifest.csv",
+                                        "resources/zubud/manifest.csv"]
+    assert jobs["download_weights"] == ["resources/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"]
+    assert set(list(jobs)[:2]) == {"download", "download_weights"}  # listed before everything they feed
+    assert len(jobs["prepare"]) == 64 + 4 + 4 + 4 + 1 + 1 + 2  # CUHK: train (mean image) and test
+    assert jobs["handdrawn_sketches"] == ["results/sketches/cuhk/handdrawn/test/000.npz"]
+    assert "results/evaluation/faces/cuhk/handdrawn/metrics.csv, results/evaluation/faces/cuhk/handdrawn/grid.png" in jobs["evaluate"]

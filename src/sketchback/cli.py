@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +13,19 @@ import numpy as np
 log = logging.getLogger("sketchback")
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+OUTPUT_SUFFIXES = {".png", ".jpg", ".jpeg"}
+DEFAULT_MAX_SIDE = 1024  # px; larger sketches are run scaled down (CPU memory and time grow with the area)
+
+
+class UnreadableImage(ValueError):
+    """An input file that is not an image OpenCV can decode."""
 
 
 def find_images(target: Path) -> list[Path]:
+    """The sketch files of a folder (top level, by suffix, sorted), or [target] for a file."""
     if target.is_dir():
-        images = sorted(p for p in target.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        images = sorted(p for p in target.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                        and not p.name.startswith("."))
         if not images:
             raise FileNotFoundError(f"{target} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
         return images
@@ -25,45 +34,169 @@ def find_images(target: Path) -> list[Path]:
     return [target]
 
 
-def predict_photo(generator, sketch_grey: np.ndarray) -> np.ndarray:
+def read_sketch(path: str | Path) -> np.ndarray:
+    """A sketch file as uint8 grey (H, W), white paper = 255.
+
+    Any size; grey, colour or palette; 8 or 16 bit; an alpha channel is composited over white
+    paper (a drawing on a transparent background stays a drawing on white). JPEG orientation tags
+    are applied. Raises UnreadableImage naming the file when it cannot be decoded.
+    """
+    import cv2
+
+    path = Path(path)
+    data = np.fromfile(path, dtype=np.uint8)
+    if data.size == 0:
+        raise UnreadableImage(f"{path}: the file is empty")
+    raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise UnreadableImage(f"{path}: cannot be decoded as an image (corrupt, truncated or not an image file)")
+    if raw.ndim == 3 and raw.shape[2] == 4:
+        scale = float(np.iinfo(raw.dtype).max) if np.issubdtype(raw.dtype, np.integer) else 1.0
+        bgra = raw.astype(np.float32) / scale
+        alpha = bgra[..., 3:4]
+        bgr = bgra[..., :3] * alpha + (1.0 - alpha)  # over white paper
+        grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+        return np.clip(np.rint(grey * 255.0), 0, 255).astype(np.uint8)
+    colour = cv2.imdecode(data, cv2.IMREAD_COLOR)  # 8-bit BGR, EXIF orientation applied
+    if colour is None:
+        raise UnreadableImage(f"{path}: cannot be decoded as an image (corrupt, truncated or not an image file)")
+    return cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY)
+
+
+def predict_photo(generator, sketch_grey: np.ndarray, max_side: int | None = DEFAULT_MAX_SIDE,
+                  size: int | None = None) -> np.ndarray:
     """Run a generator on one grey uint8 sketch of any size; returns uint8 RGB of the same size.
 
-    The sketch is padded with white paper to a multiple of 4 (the generator downsamples twice)
-    and the prediction is cropped back.
+    The model runs at the sketch's own size, or with its longer side scaled to ``size`` (e.g. the
+    image size the model was trained at), or scaled down to ``max_side`` when it is larger; the
+    photo is scaled back to the sketch's size. The sketch is padded with white paper to a
+    multiple of 4 (the generator downsamples twice) and the prediction cropped back.
     """
+    import cv2
+
     from sketchback.data import sketch_to_input
     from sketchback.model import DOWNSAMPLING
 
     h, w = sketch_grey.shape
-    pad_h, pad_w = -h % DOWNSAMPLING, -w % DOWNSAMPLING
-    padded = np.pad(sketch_grey, ((0, pad_h), (0, pad_w)), constant_values=255)
+    side = size if size is not None else (min(max(h, w), max_side) if max_side else max(h, w))
+    scale = side / max(h, w)
+    work = sketch_grey
+    if scale != 1.0:
+        wh = (max(1, round(w * scale)), max(1, round(h * scale)))
+        work = cv2.resize(sketch_grey, wh, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    wh_, ww_ = work.shape
+    padded = np.pad(work, ((0, -wh_ % DOWNSAMPLING), (0, -ww_ % DOWNSAMPLING)), constant_values=255)
     # An eager call, not predict(): predict() retraces per size and, after a few sizes, relaxes
     # the traced shape to (None, None), which the bilinear upsampling layer cannot trace.
-    photo = np.asarray(generator(sketch_to_input(padded[None]), training=False))[0, :h, :w]
-    return (np.clip(photo, 0, 1) * 255 + 0.5).astype(np.uint8)
+    photo = np.asarray(generator(sketch_to_input(padded[None]), training=False))[0, :wh_, :ww_]
+    photo = (np.clip(photo, 0, 1) * 255 + 0.5).astype(np.uint8)
+    if photo.shape[:2] != (h, w):
+        photo = cv2.resize(photo, (w, h), interpolation=cv2.INTER_CUBIC if scale < 1 else cv2.INTER_AREA)
+    return photo
 
 
-def cmd_predict(args) -> None:
+def write_image(path: Path, rgb: np.ndarray) -> None:
+    """Write uint8 RGB to a .png or .jpg/.jpeg file atomically."""
+    import cv2
+
+    from sketchback.io import atomic_path
+
+    suffix = path.suffix.lower()
+    ok, encoded = cv2.imencode(suffix, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OSError(f"{path}: OpenCV cannot encode a {suffix} image")
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(encoded.tobytes())
+
+
+def output_paths(images: list[Path], source: Path, out: Path) -> list[Path]:
+    """Where each input's photo goes.
+
+    One sketch file: OUT itself when it names a .png/.jpg file, else OUT/<name>.png. A folder:
+    OUT/<name>.png for each sketch (<name>_<suffix>.png where two share a name, a.png and a.jpg).
+    """
+    if not source.is_dir():
+        if out.is_dir() or not out.suffix:
+            return [out / f"{source.stem}.png"]
+        if out.suffix.lower() not in OUTPUT_SUFFIXES:
+            raise ValueError(f"{out}: cannot write {out.suffix!r} photos; name a .png or .jpg file, or a folder")
+        return [out]
+    if (out.exists() and not out.is_dir()) or out.suffix.lower() in IMAGE_SUFFIXES:
+        raise ValueError(f"{out}: INPUT {source} is a folder, so OUT must be a folder, not a file")
+    stems = [p.stem for p in images]
+    return [out / (f"{p.stem}_{p.suffix.lstrip('.').lower()}.png" if stems.count(p.stem) > 1 else f"{p.stem}.png")
+            for p in images]
+
+
+class Progress:
+    """A progress bar on a terminal; one line per item otherwise (logs, pipes)."""
+
+    def __init__(self, total: int, stream=None):
+        self.total, self.done, self.stream = total, 0, stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.start = time.perf_counter()
+
+    def step(self, name: str, status: str = "ok") -> None:
+        self.done += 1
+        elapsed = time.perf_counter() - self.start
+        left = elapsed / self.done * (self.total - self.done)
+        if self.tty:
+            filled = round(30 * self.done / self.total)
+            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} "
+                              f"{elapsed:.0f}s, ~{left:.0f}s left  {name[:40]:<40}")
+            if self.done == self.total:
+                self.stream.write("\n")
+        else:
+            self.stream.write(f"[{self.done}/{self.total}] {name}: {status}\n")
+        self.stream.flush()
+
+
+def cmd_predict(args) -> int:
     import cv2
 
     from sketchback.evaluate import load_generator
-    from sketchback.figures import save_png
-    from sketchback.prepare import load_image
-    from sketchback.sketch import to_grey
 
+    source, out = Path(args.sketch), Path(args.out)
+    images = find_images(source)
+    targets = output_paths(images, source, out)
+    if source.is_dir() and out.resolve() == source.resolve():
+        raise ValueError(f"OUT {out} is the INPUT folder: the photos would overwrite the sketches; choose another folder")
+    if not source.is_dir() and targets[0].resolve() == source.resolve():
+        raise ValueError(f"OUT {out} is the INPUT file: the photo would overwrite the sketch; choose another name")
+    if args.size is not None and args.size < 4:
+        raise ValueError(f"--size {args.size}: give at least 4 px")
     generator = load_generator(args.model)
-    images = find_images(Path(args.sketch))
-    out = Path(args.out)
-    for i, path in enumerate(images, 1):
-        grey = to_grey(load_image(path))
-        photo = predict_photo(generator, grey)
-        target = out / f"{path.stem}.png" if len(images) > 1 or out.suffix == "" else out
-        result = np.concatenate([cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB), photo], axis=1) if args.side_by_side else photo
-        save_png(target, result)
-        log.info("[%d/%d] %s -> %s", i, len(images), path, target)
+    progress = Progress(len(images)) if len(images) > 1 else None
+    failed: list[str] = []
+    start = time.perf_counter()
+    for path, target in zip(images, targets):
+        try:
+            grey = read_sketch(path)
+            photo = predict_photo(generator, grey, max_side=args.max_side, size=args.size)
+            result = np.concatenate([cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB), photo], axis=1) if args.side_by_side else photo
+            write_image(target, result)
+        except Exception as exc:  # one bad file must not stop a folder; each failure is reported below
+            failed.append(str(exc) if isinstance(exc, UnreadableImage) else f"{path}: {type(exc).__name__}: {exc}")
+            if progress:
+                progress.step(path.name, "FAILED")
+            continue
+        if progress:
+            progress.step(path.name, f"{grey.shape[1]}x{grey.shape[0]} px -> {target}")
+        else:
+            print(f"{path} ({grey.shape[1]}x{grey.shape[0]} px) -> {target}", file=sys.stderr)
+    done = len(images) - len(failed)
+    if len(images) > 1:
+        print(f"{done} of {len(images)} sketches turned into photos in {out} ({time.perf_counter() - start:.1f} s)",
+              file=sys.stderr)
+    if failed:
+        print(f"sketchback: error: {len(failed)} of {len(images)} sketches failed:", file=sys.stderr)
+        for message in failed:
+            print(f"  {message}", file=sys.stderr)
+        return 1
+    return 0
 
 
-def cmd_sketch(args) -> None:
+def cmd_sketch(args) -> int:
     from sketchback.figures import save_png
     from sketchback.prepare import load_image
     from sketchback.sketch import sketch_images
@@ -72,30 +205,38 @@ def cmd_sketch(args) -> None:
     sketch = sketch_images(image[None], args.method, {})[0]
     save_png(args.out, np.repeat(sketch[..., None], 3, axis=-1))
     log.info("%s sketch of %s -> %s", args.method, args.photo, args.out)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sketchback", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("predict", help="turn a sketch (or a folder of sketches) into photos")
+    p = sub.add_parser("predict", help="turn a sketch (or a folder of sketches) into photos",
+                       description="Turn a sketch, or every sketch in a folder (top level), into a photo of the same "
+                                   "size. Unreadable files are reported at the end (exit status 1); the rest are done.")
     p.add_argument("model", help="a trained generator, e.g. results/models/faces/generator.keras")
-    p.add_argument("sketch", help="a sketch image or a folder of them (PNG/JPEG, any size, colour or grey)")
-    p.add_argument("out", help="output PNG (one input) or folder")
+    p.add_argument("sketch", help="a sketch image or a folder of them (PNG/JPEG/..., any size, colour or grey, alpha)")
+    p.add_argument("out", help="output .png/.jpg for one sketch, or a folder (photos are written as <name>.png)")
     p.add_argument("--side-by-side", action="store_true", help="write sketch | photo side by side")
+    p.add_argument("--size", type=int, default=None, metavar="PX",
+                   help="run the model with the sketch's longer side scaled to PX (e.g. the image size the model "
+                        "was trained at) and scale the photo back; default: the sketch's own size")
+    p.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, metavar="PX",
+                   help=f"without --size, run sketches larger than PX scaled down to it (default {DEFAULT_MAX_SIDE}; "
+                        "0 = never)")
     p.set_defaults(func=cmd_predict)
     s = sub.add_parser("sketch", help="simulate a sketch of a photo")
     s.add_argument("photo")
     s.add_argument("out")
-    s.add_argument("--method", default="pencil", help="pencil or xdog (default pencil)")
+    s.add_argument("--method", default="pencil", choices=["pencil", "xdog"], help="default pencil")
     s.set_defaults(func=cmd_sketch)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        args.func(args)
-    except (FileNotFoundError, ValueError) as exc:
+        return args.func(args)
+    except (FileNotFoundError, ValueError, OSError) as exc:
         print(f"sketchback: error: {exc}", file=sys.stderr)
         return 1
-    return 0
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sketchback.sketch import METHODS, method_params
+from sketchback.evaluate import check_evaluation
+from sketchback.sketch import METHODS, check_params, method_params
+from sketchback.sources import check_source
 
 
 class ConfigError(ValueError):
@@ -20,7 +22,15 @@ def check_config(config: dict) -> None:
         unknown = sorted(set(params) - set(method_params(method)))
         if unknown:
             raise ConfigError(f"sketch.{method}.{unknown[0]}: unknown parameter (valid: {', '.join(method_params(method))})")
+        try:
+            check_params(method, params)
+        except ValueError as error:
+            raise ConfigError(f"sketch.{method}: {error}") from None
     for name, dataset in datasets.items():
+        try:
+            check_source(name, dataset["source"])
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
         for method in dataset["sketch_methods"]:
             if method not in methods:
                 raise ConfigError(f"datasets.{name}.sketch_methods: method {method!r} has no entry under sketch: (known: {', '.join(methods)})")
@@ -36,6 +46,10 @@ def check_config(config: dict) -> None:
         init = model.get("init_from")
         if init is not None and init not in models:
             raise ConfigError(f"models.{name}.init_from: model {init!r} is not defined under models:")
+    try:
+        check_evaluation(config)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     for name in models:
         seen, current = [name], models[name].get("init_from")
         while current is not None:

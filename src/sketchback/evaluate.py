@@ -1,31 +1,90 @@
-"""Evaluate a trained generator on a test set: per-image metrics against two baselines, and a grid.
+"""Evaluate trained generators and build the study's report from the results.
 
-Baselines put the numbers in context: the sketch itself (as a grey image) and the mean training
-photo of the test set's dataset. A model that has learned something beats both.
+* ``evaluate``: one model on one test set in one sketch style: per-image PSNR, SSIM and VGG
+  feature distance of the prediction and of two baselines (the sketch itself as a grey image, the
+  mean training photo), and a grid of sketch | prediction | ground truth.
+* ``summarize``: each set's means with 95% bootstrap confidence intervals.
+* ``write_cross_style``: the cross-style matrix, every model on every sketch style of its test
+  sets (the style it was trained on and the others), as a table and a heat map.
+* ``poster_figure``, ``sketch_examples``, ``data_overview``: the poster's figures.
+
+The evaluation plan (which model meets which test set in which style) comes from the config:
+each model's ``test_on`` sets, each in every style of ``evaluation.styles`` (``handdrawn`` only
+for test sets whose source ships hand-drawn sketches). Keras is imported only where a model runs,
+so the workflow can import the plan cheaply.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
-import keras
 import numpy as np
 import pandas as pd
 
-from sketchback.data import load_pairs
-from sketchback.figures import evaluation_grid, save_png
+from sketchback.data import photo_to_target, sketch_to_input
 from sketchback.io import atomic_path, load_npz
-from sketchback.metrics import bootstrap_ci, image_metrics
+from sketchback.metrics import bootstrap_ci, feature_distance, image_metrics
+from sketchback.sources import has_handdrawn_sketches
 
 log = logging.getLogger(__name__)
 
 ESTIMATORS = ("prediction", "sketch", "mean_image")
-METRICS = ("psnr", "ssim")
+METRICS = ("psnr", "ssim", "feature_distance")
+HANDDRAWN = "handdrawn"  # the artists' sketches of a source that ships them (CUHK), not a simulation
+GRID_LABELS = ["sketch", "prediction", "ground truth"]
 
 
-def load_generator(path: str | Path) -> keras.Model:
+# --------------------------------------------------------------------------- the plan
+
+
+def style_label(style: str) -> str:
+    return "hand-drawn" if style == HANDDRAWN else style
+
+
+def evaluation_styles(config: dict, dataset: str) -> list[str]:
+    """The styles of ``evaluation.styles`` that test set ``dataset`` comes in, in config order."""
+    handdrawn = has_handdrawn_sketches(config["datasets"][dataset]["source"]["name"])
+    return [s for s in config["evaluation"]["styles"] if s != HANDDRAWN or handdrawn]
+
+
+def evaluation_plan(config: dict) -> list[tuple[str, str, str]]:
+    """(model, test set, style) for every model, each of its test sets and each style of that set."""
+    return [
+        (model, dataset, style)
+        for model, spec in config["models"].items()
+        for dataset in spec["test_on"]
+        for style in evaluation_styles(config, dataset)
+    ]
+
+
+def test_sets(config: dict) -> list[tuple[str, str]]:
+    """(model, test set) pairs, in config order: one poster figure each."""
+    return [(model, dataset) for model, spec in config["models"].items() for dataset in spec["test_on"]]
+
+
+def check_evaluation(config: dict) -> None:
+    """Raise ValueError naming the key when ``evaluation.styles`` lists a style the study cannot make."""
+    styles = config["evaluation"]["styles"]
+    for style in styles:
+        if style == HANDDRAWN:
+            tested = {d for spec in config["models"].values() for d in spec["test_on"]}
+            if not any(has_handdrawn_sketches(config["datasets"][d]["source"]["name"]) for d in tested if d in config["datasets"]):
+                raise ValueError(f"evaluation.styles: {HANDDRAWN!r} needs a test set whose source has hand-drawn "
+                                 f"sketches (a dataset with source cuhk in some model's test_on); remove it or add one")
+        elif style not in config["sketch"]:
+            raise ValueError(f"evaluation.styles: {style!r} is neither a sketch method under sketch: "
+                             f"(known: {', '.join(config['sketch'])}) nor {HANDDRAWN!r}")
+
+
+# --------------------------------------------------------------------------- running a model
+
+
+def load_generator(path: str | Path):
     """Load a saved generator for inference (the file carries its architecture)."""
+    import keras
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model {path} does not exist; train it first (snakemake {path})")
@@ -35,37 +94,114 @@ def load_generator(path: str | Path) -> keras.Model:
         raise ValueError(f"{path} is not a loadable Keras generator ({exc}); retrain it") from exc
 
 
+def predict(generator, sketches: np.ndarray, batch_size: int = 16) -> np.ndarray:
+    """Photos for float32 (N, H, W, 1) sketches in [0, 1]: float32 (N, H, W, 3) clipped to [0, 1].
+
+    Eager calls batch by batch: ``Model.predict`` retraces per input size and, after a few sizes,
+    relaxes the traced shape, which the bilinear upsampling layer cannot trace.
+    """
+    out = [np.asarray(generator(sketches[i:i + batch_size], training=False)) for i in range(0, len(sketches), batch_size)]
+    return np.clip(np.concatenate(out), 0.0, 1.0) if out else np.empty(sketches.shape[:3] + (3,), np.float32)
+
+
+def _load_pair(photo_path: str | Path, sketch_path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """uint8 sketches (N, H, W), uint8 photos (N, H, W, 3) and names of one (photo, sketch) shard pair."""
+    photos = load_npz(photo_path)
+    drawn = photos if Path(sketch_path) == Path(photo_path) else load_npz(sketch_path)
+    images, sketches, names = photos["images"], drawn["sketches"], photos["names"]
+    if images.shape[:3] != sketches.shape[:3]:
+        raise ValueError(f"{photo_path} holds {images.shape[:3]} photos but {sketch_path} holds {sketches.shape[:3]} "
+                         f"sketches; rerun the rule that makes {sketch_path}")
+    if "names" in drawn and not np.array_equal(drawn["names"], names):
+        raise ValueError(f"{sketch_path} does not sketch the photos of {photo_path} in the same order (names differ); "
+                         f"rerun the rule that makes {sketch_path}")
+    return sketches, images, names
+
+
 def evaluate(model_path: str | Path, test_pairs: list, mean_image_path: str | Path, out_csv: str | Path,
              out_grid: str | Path, *, model_name: str, dataset: str, method: str, grid_rows: int = 8,
-             batch_size: int = 16) -> pd.DataFrame:
-    """Predict every test pair; write per-image PSNR/SSIM of prediction, sketch and mean image, and a grid."""
+             batch_size: int = 16, vgg_weights: str = "random", vgg_md5: str | None = None,
+             seed: int = 0) -> pd.DataFrame:
+    """Predict every test pair, shard by shard; write per-image metrics and a grid.
+
+    test_pairs: (photo shard, sketch shard) paths of the test set in this style. The CSV has one
+    row per image: model, dataset, method, image, and ``{metric}_{estimator}`` for metric in
+    psnr (dB; inf where identical), ssim, feature_distance and estimator in prediction, sketch
+    (the sketch as a grey photo), mean_image (the mean training photo). The feature distance uses
+    VGG16 ``block2_conv2`` with ``vgg_weights`` (a notop weights file, or "random": seeded random
+    filters, ``seed``). The grid shows the first ``grid_rows`` test images.
+    """
+    from sketchback.figures import evaluation_grid, save_png
+    from sketchback.losses import vgg_feature_extractor
+
+    if not test_pairs:
+        raise ValueError(f"{dataset}/{method}: no test shards to evaluate")
     generator = load_generator(model_path)
-    sketches, truths = load_pairs(test_pairs)
-    names = np.concatenate([load_npz(photo)["names"] for photo, _ in test_pairs])
-    predictions = np.clip(generator.predict(sketches, batch_size=batch_size, verbose=0), 0.0, 1.0)
-    mean = np.load(mean_image_path)
-    estimates = {
-        "prediction": predictions,
-        "sketch": np.repeat(sketches, 3, axis=-1),
-        "mean_image": np.broadcast_to(mean, truths.shape),
-    }
-    frame = pd.DataFrame({"model": model_name, "dataset": dataset, "method": method, "image": names})
-    for estimator, images in estimates.items():
-        for metric, values in image_metrics(images, truths).items():
-            frame[f"{metric}_{estimator}"] = values
+    extractor = vgg_feature_extractor(vgg_weights, vgg_md5, seed)
+    mean = np.load(mean_image_path).astype(np.float32)
+    frames, grid = [], []
+    for k, (photo_path, sketch_path) in enumerate(test_pairs, 1):
+        sketches_u8, photos_u8, names = _load_pair(photo_path, sketch_path)
+        if len(names) == 0:
+            continue
+        if mean.shape != photos_u8.shape[1:]:
+            raise ValueError(f"{mean_image_path} is {mean.shape} but the test photos of {photo_path} are "
+                             f"{photos_u8.shape[1:]}; rerun mean_image for {dataset}")
+        sketches, truths = sketch_to_input(sketches_u8), photo_to_target(photos_u8)
+        predictions = predict(generator, sketches, batch_size)
+        estimates = {
+            "prediction": predictions,
+            "sketch": np.repeat(sketches, 3, axis=-1),
+            "mean_image": np.broadcast_to(mean, truths.shape),
+        }
+        frame = pd.DataFrame({"model": model_name, "dataset": dataset, "method": method, "image": names})
+        for estimator, images in estimates.items():
+            for metric, values in image_metrics(images, truths).items():
+                frame[f"{metric}_{estimator}"] = values
+            frame[f"feature_distance_{estimator}"] = feature_distance(extractor, images, truths, batch_size)
+        frames.append(frame)
+        shown = sum(len(part[0]) for part in grid)
+        if shown < grid_rows:
+            take = slice(0, grid_rows - shown)
+            grid.append((sketches_u8[take], predictions[take], photos_u8[take]))
+        log.info("%s on %s/%s: shard %d/%d, %d images, mean SSIM %.3f", model_name, dataset, method, k,
+                 len(test_pairs), len(names), frame["ssim_prediction"].mean())
+    if not frames:
+        raise ValueError(f"{dataset}/{method}: the test shards hold no images ({', '.join(str(s) for _, s in test_pairs)})")
+    per_image = pd.concat(frames, ignore_index=True)
     with atomic_path(out_csv) as tmp:
-        frame.to_csv(tmp, index=False)
-    grid = evaluation_grid([sketches[..., 0], predictions, truths], ["sketch", "prediction", "ground truth"],
-                           max_rows=grid_rows, title=f"{model_name} model on {dataset} / {method} sketches")
-    save_png(out_grid, grid)
-    log.info("%s on %s/%s: %d images, SSIM prediction %.3f sketch %.3f mean image %.3f", model_name, dataset, method,
-             len(frame), frame["ssim_prediction"].mean(), frame["ssim_sketch"].mean(), frame["ssim_mean_image"].mean())
-    return frame
+        per_image.to_csv(tmp, index=False)
+    title = f"{model_name} model on {dataset} / {style_label(method)} sketches"
+    columns = [np.concatenate(column) for column in zip(*grid)]
+    save_png(out_grid, evaluation_grid(columns, GRID_LABELS, max_rows=grid_rows, title=title))
+    log.info("%s on %s/%s: %d images; prediction SSIM %.3f PSNR %.2f dB feature distance %.4f; SSIM of the sketch "
+             "%.3f, of the mean image %.3f", model_name, dataset, method, len(per_image),
+             per_image["ssim_prediction"].mean(), _finite_mean(per_image["psnr_prediction"]),
+             per_image["feature_distance_prediction"].mean(), per_image["ssim_sketch"].mean(),
+             per_image["ssim_mean_image"].mean())
+    return per_image
+
+
+def _finite_mean(values) -> float:
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if values.size else math.nan
+
+
+# --------------------------------------------------------------------------- per-set summaries
 
 
 def summarize(metric_csvs: list[str | Path], out_csv: str | Path, seed: int = 0) -> pd.DataFrame:
-    """One row per (model, dataset, method): the mean of each metric and estimator with a 95% bootstrap CI."""
+    """One row per (model, dataset, method): n_images, and the mean of each metric and estimator with
+    its 95% percentile-bootstrap interval (``_lo``, ``_hi``; 1000 resamples seeded with ``seed``).
+
+    PSNR is infinite for a perfect prediction; such images are left out of the PSNR mean (and
+    counted in ``psnr_inf``), never silently averaged as a huge number.
+    """
     per_image = pd.concat([pd.read_csv(path) for path in metric_csvs], ignore_index=True)
+    missing = [f"{m}_{e}" for m in METRICS for e in ESTIMATORS if f"{m}_{e}" not in per_image.columns]
+    if missing:
+        raise ValueError(f"per-image metrics lack columns {missing}; rerun the evaluate rule for {metric_csvs[0]}")
     rows = []
     for (model, dataset, method), group in per_image.groupby(["model", "dataset", "method"], sort=False):
         row = {"model": model, "dataset": dataset, "method": method, "n_images": len(group)}
@@ -74,6 +210,11 @@ def summarize(metric_csvs: list[str | Path], out_csv: str | Path, seed: int = 0)
                 column = f"{metric}_{estimator}"
                 values = group[column].to_numpy(dtype=float)
                 finite = values[np.isfinite(values)]
+                if metric == "psnr":
+                    row[f"psnr_inf_{estimator}"] = int(np.sum(np.isposinf(values)))
+                if finite.size == 0:
+                    row[column] = row[f"{column}_lo"] = row[f"{column}_hi"] = math.nan
+                    continue
                 row[column] = finite.mean()
                 row[f"{column}_lo"], row[f"{column}_hi"] = bootstrap_ci(finite, seed=seed)
         rows.append(row)
@@ -81,3 +222,181 @@ def summarize(metric_csvs: list[str | Path], out_csv: str | Path, seed: int = 0)
     with atomic_path(out_csv) as tmp:
         summary.to_csv(tmp, index=False)
     return summary
+
+
+# --------------------------------------------------------------------------- the cross-style matrix
+
+
+def cross_style_table(summary: pd.DataFrame, training: dict[str, dict], styles: list[str]) -> pd.DataFrame:
+    """The cross-style matrix as a long table: one row per model, test set and style.
+
+    summary: the output of ``summarize``. training: model -> {"dataset": its training set,
+    "methods": the styles it was trained on}. styles: the matrix's style order. Columns: model,
+    training_set, training_styles, test_set, style, seen_style (the model was trained on this
+    style), n_images, and for psnr, ssim, feature_distance of the prediction: mean, _lo, _hi.
+    """
+    unknown = sorted(set(summary["model"]) - set(training))
+    if unknown:
+        raise ValueError(f"the metrics summary has models {unknown} that are not in the config's models:")
+    order = {style: i for i, style in enumerate(styles)}
+    rows = []
+    for _, r in summary.iterrows():
+        if r["method"] not in order:
+            continue
+        spec = training[r["model"]]
+        row = {"model": r["model"], "training_set": spec["dataset"], "training_styles": "+".join(spec["methods"]),
+               "test_set": r["dataset"], "style": r["method"], "seen_style": r["method"] in spec["methods"],
+               "n_images": int(r["n_images"])}
+        for metric in METRICS:
+            for suffix in ("", "_lo", "_hi"):
+                row[f"{metric}{suffix}"] = r[f"{metric}_prediction{suffix}"]
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        raise ValueError(f"the metrics summary has no rows for the styles {styles}")
+    models = list(training)
+    table["_m"] = table["model"].map(models.index)
+    table["_s"] = table["style"].map(order)
+    tests = {}
+    for m, t in zip(table["model"], table["test_set"]):
+        tests.setdefault((m, t), len(tests))
+    table["_t"] = [tests[(m, t)] for m, t in zip(table["model"], table["test_set"])]
+    return table.sort_values(["_m", "_t", "_s"], kind="stable").drop(columns=["_m", "_t", "_s"]).reset_index(drop=True)
+
+
+def write_cross_style(summary_csv: str | Path, out_csv: str | Path, out_png: str | Path, *,
+                      training: dict[str, dict], styles: list[str], dpi: int = 300) -> pd.DataFrame:
+    """Write the cross-style table (CSV) and its heat map (PNG) from the metrics summary."""
+    from sketchback.figures import plot_cross_style
+
+    table = cross_style_table(pd.read_csv(summary_csv), training, styles)
+    with atomic_path(out_csv) as tmp:
+        table.to_csv(tmp, index=False)
+    plot_cross_style(table, out_png, styles=[s for s in styles if s in set(table["style"])],
+                     style_labels={s: style_label(s) for s in styles}, dpi=dpi)
+    log.info("cross-style matrix: %d models x test sets, %d styles", table.groupby(["model", "test_set"]).ngroups,
+             table["style"].nunique())
+    return table
+
+
+# --------------------------------------------------------------------------- poster figures
+
+
+def _shard_names(photo_path: str | Path, sketch_path: str | Path) -> np.ndarray:
+    """The image names of a (photo, sketch) shard pair, read without loading its images."""
+    for path in (sketch_path, photo_path):
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if "names" in data.files:
+                    return data["names"]
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path} does not exist; rerun the stage that makes it (snakemake {path})") from None
+        except Exception as exc:
+            raise ValueError(f"{path} is not a readable .npz shard ({exc}); delete it and rerun its rule") from exc
+    raise ValueError(f"neither {sketch_path} nor {photo_path} lists image names; rerun the rules that make them")
+
+
+def common_samples(style_pairs: dict[str, list], rows: int) -> tuple[list[str], dict[str, np.ndarray], np.ndarray]:
+    """The first ``rows`` test images that every style has, in test-set order (never cherry-picked).
+
+    style_pairs: style -> (photo shard, sketch shard) pairs of one test set. Styles that sketch a
+    subset of each shard (neural style) decide which images qualify. Returns the names, style ->
+    uint8 sketches (rows, H, W), and the uint8 photos (rows, H, W, 3).
+    """
+    if not style_pairs:
+        raise ValueError("no styles given")
+    per_style = {style: [(pair, _shard_names(*pair)) for pair in pairs] for style, pairs in style_pairs.items()}
+    name_sets = [set(str(n) for _, names in shards for n in names) for shards in per_style.values()]
+    first = next(iter(per_style.values()))
+    chosen = [str(n) for _, names in first for n in names if all(str(n) in s for s in name_sets)][:rows]
+    if not chosen:
+        raise ValueError(f"no test image has a sketch in every style ({', '.join(style_pairs)})")
+    wanted = {name: i for i, name in enumerate(chosen)}
+    sketches, photos = {}, None
+    for style, shards in per_style.items():
+        out = None
+        for (photo_path, sketch_path), names in shards:
+            hits = [(j, wanted[str(n)]) for j, n in enumerate(names) if str(n) in wanted]
+            if not hits:
+                continue
+            drawn, images, _ = _load_pair(photo_path, sketch_path)
+            if out is None:
+                out = np.zeros((len(chosen),) + drawn.shape[1:], np.uint8)
+            if photos is None:
+                photos = np.zeros((len(chosen),) + images.shape[1:], np.uint8)
+            for j, i in hits:
+                out[i] = drawn[j]
+                photos[i] = images[j]
+        sketches[style] = out
+    return chosen, sketches, photos
+
+
+def _cell(width: int, ncols: int) -> int:
+    from sketchback.figures import GUTTER
+
+    return max(32, (width - GUTTER) // ncols - GUTTER)
+
+
+def poster_figure(model_path: str | Path, style_pairs: dict[str, list], out_png: str | Path, *, title: str,
+                  rows: int = 6, width: int = 1800, dpi: int = 300) -> list[str]:
+    """Poster grid of one model on one test set: for each style a sketch and the prediction from
+    it, then the ground truth; the first ``rows`` images every style has; ``width`` px wide.
+    Returns the names of the images shown."""
+    from sketchback.figures import evaluation_grid, save_png
+
+    names, sketches, photos = common_samples(style_pairs, rows)
+    generator = load_generator(model_path)
+    columns, labels = [], []
+    for style, drawn in sketches.items():
+        columns += [drawn, predict(generator, sketch_to_input(drawn))]
+        labels += [f"{style_label(style)} sketch", "prediction"]
+    columns.append(photos)
+    labels.append("ground truth")
+    grid = evaluation_grid(columns, labels, max_rows=rows, cell=_cell(width, len(columns)), title=title)
+    save_png(out_png, grid, dpi=dpi)
+    log.info("%s: %d images (%s), %dx%d px", out_png, len(names), ", ".join(names), grid.shape[1], grid.shape[0])
+    return names
+
+
+def sketch_examples(style_pairs: dict[str, list], out_png: str | Path, *, title: str, rows: int = 6,
+                    width: int = 1800, dpi: int = 300) -> list[str]:
+    """Photo and its sketch in every style, for the first ``rows`` test images every style has."""
+    from sketchback.figures import evaluation_grid, save_png
+
+    names, sketches, photos = common_samples(style_pairs, rows)
+    columns = [photos] + list(sketches.values())
+    labels = ["photo"] + [style_label(s) for s in sketches]
+    grid = evaluation_grid(columns, labels, max_rows=rows, cell=_cell(width, len(columns)), title=title)
+    save_png(out_png, grid, dpi=dpi)
+    log.info("%s: %d images, styles %s", out_png, len(names), ", ".join(sketches))
+    return names
+
+
+def data_overview(datasets: dict[str, dict], out_csv: str | Path, out_png: str | Path, *, image_size: int,
+                  rows: int = 6, dpi: int = 300) -> pd.DataFrame:
+    """Images per dataset and split (CSV) and the first prepared training photos of each dataset (PNG).
+
+    datasets: name -> {"source": source name, "index": its index.csv, "shard": a prepared shard}.
+    The counts are those the split assigns; images found unusable when preparing are listed in
+    each shard's ``.rejected.csv``.
+    """
+    from sketchback.figures import plot_image_rows
+
+    rows_out, examples = [], {}
+    for name, spec in datasets.items():
+        index = pd.read_csv(spec["index"], keep_default_na=False)
+        counts = index.groupby("split")["path"].count()
+        shards = index.groupby("split")["shard"].nunique()
+        for split in ("train", "val", "test"):
+            rows_out.append({"dataset": name, "source": spec["source"], "split": split,
+                             "images": int(counts.get(split, 0)), "shards": int(shards.get(split, 0)),
+                             "image_size": image_size})
+        label = (f"{name}\n({spec['source']})\n{counts.get('train', 0)} / {counts.get('val', 0)} / "
+                 f"{counts.get('test', 0)}")
+        examples[label] = load_npz(spec["shard"])["images"][:rows]
+    table = pd.DataFrame(rows_out)
+    with atomic_path(out_csv) as tmp:
+        table.to_csv(tmp, index=False)
+    plot_image_rows(examples, out_png, dpi=dpi, title=f"The first prepared training photos of each dataset "
+                                                       f"({image_size} px); train / val / test images")
+    return table

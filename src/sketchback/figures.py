@@ -1,4 +1,4 @@
-"""Figures for the study's report: image comparison grids, loss curves and metric bar charts.
+"""Figures for the study's report: image grids, loss curves, metric bar charts, the cross-style heat map.
 
 Every file is written through ``io.atomic_path`` so a half-written PNG never looks done.
 """
@@ -6,7 +6,6 @@ Every file is written through ``io.atomic_path`` so a half-written PNG never loo
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 from typing import TYPE_CHECKING
 
@@ -17,6 +16,7 @@ import numpy as np
 # Headless: pipeline rules run without a display. Set before pyplot is imported.
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from sketchback.io import atomic_path  # noqa: E402
 
@@ -180,10 +180,12 @@ def evaluation_grid(
     return canvas
 
 
-def save_png(path: str | os.PathLike, image: np.ndarray) -> None:
+def save_png(path: str | os.PathLike, image: np.ndarray, dpi: int | None = None) -> None:
     """Write an RGB (H, W, 3) or grey (H, W) uint8 image to ``path`` (.png) atomically.
 
-    Parent folders are created. Raises OSError if OpenCV cannot write the file.
+    ``dpi`` records the print resolution in the file (PNG pHYs chunk), so a poster layout program
+    places it at its intended size (e.g. 1800 px at 300 dpi = 6 inches). Parent folders are
+    created. Raises OSError if the file cannot be written.
     """
     image = np.asarray(image)
     if image.dtype != np.uint8:
@@ -192,10 +194,14 @@ def save_png(path: str | os.PathLike, image: np.ndarray) -> None:
         raise ValueError(f"save_png expects (H, W) or (H, W, 3) images, got shape {image.shape}")
     if str(path).lower()[-4:] != ".png":
         raise ValueError(f"save_png writes PNG only; {path} does not end in .png")
-    if image.ndim == 3 and image.shape[-1] == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)  # cv2 writes BGR
-    with atomic_path(path) as tmp:  # temp name keeps the .png suffix, so cv2 picks PNG
-        if not cv2.imwrite(str(tmp), image):
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    with atomic_path(path) as tmp:  # temp name keeps the .png suffix
+        if dpi is not None:
+            from PIL import Image  # a dependency of matplotlib
+
+            Image.fromarray(image).save(tmp, format="PNG", dpi=(dpi, dpi))
+        elif not cv2.imwrite(str(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image):
             raise OSError(f"cv2.imwrite could not write {path}")
 
 
@@ -211,19 +217,30 @@ def _closing(fig):
         plt.close(fig)
 
 
-def _save_figure(fig, path: str | os.PathLike) -> None:
+def _save_figure(fig, path: str | os.PathLike, dpi: int = 150) -> None:
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=150, format="png", bbox_inches="tight")
+        fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
 
 
-def plot_loss_curves(histories: dict[str, "pd.DataFrame"], path: str | os.PathLike, title: str = "") -> None:
-    """Training curves, one subplot per model, saved as a PNG (dpi 150) at ``path``.
+# The study's loss terms, in the order the panels show them, with what each one is.
+_LOSS_TERMS = {
+    "loss": "total loss Lt",
+    "pixel": "pixel loss Lp (RMS error)",
+    "feature": "feature loss Lf (VGG16 relu2_2)",
+    "tv": "total variation Lv",
+}
 
-    histories: model name -> DataFrame with an "epoch" column and loss columns such as
-        "loss", "val_loss", "pixel", "val_pixel". Each loss gets one colour; the train
-        series is solid and its "val_" twin dashed. "lr"/"learning_rate" and non-numeric
-        columns are ignored. A subplot's y axis is logarithmic when its positive values
-        span more than 10x (and none are <= 0).
+
+def plot_loss_curves(histories: dict[str, "pd.DataFrame"], path: str | os.PathLike, title: str = "",
+                     subtitles: dict[str, str] | None = None, dpi: int = 150) -> None:
+    """Training curves: one row of panels per model (training stage), one panel per loss term.
+
+    histories: model name -> DataFrame with an "epoch" column and loss columns such as "loss",
+        "pixel", "feature", "tv" and their "val_" twins (the columns ``sketchback.train`` writes).
+        The study's terms come first, in that order, then any other numeric column;
+        "lr"/"learning_rate" and non-numeric columns are ignored. Training is solid, validation
+        dashed. A panel's y axis is logarithmic when its positive values span more than 10x.
+    subtitles: model name -> a line saying what the stage was (shown above its row).
     """
     from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
@@ -236,52 +253,78 @@ def plot_loss_curves(histories: dict[str, "pd.DataFrame"], path: str | os.PathLi
     def base_name(col: str) -> str:
         return col[4:] if col.startswith("val_") else col
 
-    n = len(histories)
-    ncols = min(n, 3)
-    nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.8 * ncols, 3.6 * nrows), squeeze=False)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-
+    terms_per_model = {}
+    for name, df in histories.items():
+        numeric = [c for c in df.columns if isinstance(c, str) and base_name(c) not in _NOT_LOSSES
+                   and is_numeric_dtype(df[c]) and not is_bool_dtype(df[c])]
+        bases = list(dict.fromkeys(base_name(c) for c in numeric))
+        bases.sort(key=lambda b: list(_LOSS_TERMS).index(b) if b in _LOSS_TERMS else len(_LOSS_TERMS))
+        terms_per_model[name] = (bases, numeric)
+    ncols = max(1, max(len(bases) for bases, _ in terms_per_model.values()))
+    nrows = len(histories)
+    fig = plt.figure(figsize=(3.4 * ncols, 3.1 * nrows + (0.4 if title else 0.0)), layout="constrained")
+    rows = fig.subfigures(nrows, 1, squeeze=False)[:, 0]
     with _closing(fig):
-        for ax, (name, df) in zip(axes.flat, histories.items()):
-            numeric = [
-                c for c in df.columns
-                if isinstance(c, str) and base_name(c) not in _NOT_LOSSES
-                and is_numeric_dtype(df[c]) and not is_bool_dtype(df[c])
-            ]
+        for subfig, (name, df) in zip(rows, histories.items()):
+            bases, numeric = terms_per_model[name]
+            axes = subfig.subplots(1, ncols, squeeze=False)[0]
+            subfig.suptitle((subtitles or {}).get(name, str(name)), fontsize="medium", fontstyle="italic")
             epochs = df["epoch"].to_numpy(dtype=np.float64, na_value=np.nan)
-            # Pair each train series with its val_ twin; a val_ column without a train twin still plots.
-            bases: list[str] = []
-            for c in numeric:
-                if base_name(c) not in bases:
-                    bases.append(base_name(c))
-            values = []
-            for k, base in enumerate(bases):
-                colour = colours[k % len(colours)]
-                for col, style, suffix in ((base, "-", "train"), (f"val_{base}", "--", "val")):
-                    if col in numeric:
+            for col, ax in enumerate(axes):
+                if col >= len(bases):
+                    ax.set_visible(False)
+                    continue
+                base = bases[col]
+                values = []
+                for column, style, label in ((base, "-", "training"), (f"val_{base}", "--", "validation")):
+                    if column in numeric:
                         # float64 with NaN so nullable pandas dtypes (Int64 with <NA>) plot too.
-                        y = df[col].to_numpy(dtype=np.float64, na_value=np.nan)
-                        ax.plot(epochs, y, style, color=colour, label=f"{base} ({suffix})")
+                        y = df[column].to_numpy(dtype=np.float64, na_value=np.nan)
+                        ax.plot(epochs, y, style, color="tab:blue" if style == "-" else "tab:orange",
+                                marker="o", markersize=3, label=label)
                         values.append(y)
-            ax.set_title(str(name))
-            ax.set_xlabel("epoch")
-            ax.set_ylabel("loss")
-            ax.grid(True, alpha=0.3)
-            if values:
                 v = np.concatenate(values)
                 v = v[np.isfinite(v)]
                 if v.size and v.min() > 0 and v.max() / v.min() > 10:
                     ax.set_yscale("log")
-                ax.legend(fontsize="small")
-            else:
-                ax.text(0.5, 0.5, "no loss columns", ha="center", va="center", transform=ax.transAxes)
-        for ax in list(axes.flat)[n:]:
-            ax.set_visible(False)
+                ax.set_title(_LOSS_TERMS.get(base, base), fontsize="medium")
+                ax.set_xlabel("epoch")
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+                ax.grid(True, alpha=0.3)
+                if col == 0:
+                    ax.set_ylabel(str(name), fontsize="large", fontweight="bold")
+                    ax.legend(fontsize="small")
         if title:
-            fig.suptitle(title)
+            fig.suptitle(title, fontsize="x-large")
+        _save_figure(fig, path, dpi)
+
+
+def plot_image_rows(rows: dict[str, np.ndarray], path: str | os.PathLike, title: str = "", dpi: int = 150) -> None:
+    """A figure of labelled rows of images, e.g. example photos of each dataset.
+
+    rows: label -> images (N, H, W, 3) or (N, H, W), uint8 or floats in [0, 1]; each row shows
+    its images side by side (rows may hold different numbers of images).
+    """
+    if not rows:
+        raise ValueError("plot_image_rows needs at least one row")
+    ncols = max(len(images) for images in rows.values())
+    if ncols == 0:
+        raise ValueError("plot_image_rows got rows without images")
+    fig, axes = plt.subplots(len(rows), ncols, figsize=(1.3 * ncols + 1.6, 1.45 * len(rows) + 0.5), squeeze=False)
+    with _closing(fig):
+        for (label, images), axrow in zip(rows.items(), axes):
+            for j, ax in enumerate(axrow):
+                ax.set_xticks([])
+                ax.set_yticks([])
+                for spine in ax.spines.values():
+                    spine.set_visible(False)
+                if j < len(images):
+                    ax.imshow(_to_uint8_rgb(images[j]), interpolation="nearest")
+            axrow[0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize="medium")
+        if title:
+            fig.suptitle(title, fontsize="medium")
         fig.tight_layout()
-        _save_figure(fig, path)
+        _save_figure(fig, path, dpi)
 
 
 def plot_metric_bars(summary: "pd.DataFrame", path: str | os.PathLike, metric: str = "ssim") -> None:
@@ -340,4 +383,94 @@ def plot_metric_bars(summary: "pd.DataFrame", path: str | os.PathLike, metric: s
         _save_figure(fig, path)
 
 
-__all__ = ["evaluation_grid", "header_height", "save_png", "plot_loss_curves", "plot_metric_bars", "GUTTER"]
+# Panels of the cross-style heat map: column, title, higher is better, number format.
+_CROSS_PANELS = (
+    ("ssim", "SSIM (higher is better)", True, "{:.3f}"),
+    ("psnr", "PSNR in dB (higher is better)", True, "{:.1f}"),
+    ("feature_distance", "VGG feature distance (lower is better)", False, "{:.3f}"),
+)
+
+
+def plot_cross_style(table: "pd.DataFrame", path: str | os.PathLike, styles: list[str] | None = None,
+                     style_labels: dict[str, str] | None = None, dpi: int = 150) -> None:
+    """Heat maps of the cross-style matrix: rows are (model, test set), columns sketch styles.
+
+    table: the long table of ``sketchback.evaluate.cross_style_table`` (columns model,
+        training_set, training_styles, test_set, style, seen_style, and ssim, psnr,
+        feature_distance each with _lo/_hi). One panel per metric present; each cell shows the
+        mean and its 95% interval; the styles a model was trained on are outlined in red; a test
+        set that does not come in a style (hand-drawn sketches exist only for CUHK) is grey, "n/a".
+    styles: column order (default: order of first appearance).
+    """
+    from matplotlib.patches import Rectangle
+
+    required = ["model", "test_set", "style", "seen_style"]
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise ValueError(f"cross-style table lacks columns {missing} (columns: {list(table.columns)})")
+    panels = [p for p in _CROSS_PANELS if p[0] in table.columns]
+    if not panels:
+        raise ValueError(f"cross-style table has none of the metrics {[p[0] for p in _CROSS_PANELS]}")
+    if table.empty:
+        raise ValueError("cross-style table has no rows")
+    styles = list(styles) if styles is not None else list(dict.fromkeys(table["style"]))
+    style_labels = style_labels or {}
+    keys = list(dict.fromkeys(zip(table["model"], table["test_set"])))
+    cells = {(r.model, r.test_set, r.style): r for r in table.itertuples(index=False)}
+
+    def row_label(model: str, test_set: str) -> str:
+        first = table[(table["model"] == model)].iloc[0]
+        trained = ""
+        if "training_set" in table.columns:
+            trained = f"\n(trained on {first['training_set']}, {first.get('training_styles', '')})"
+        return f"{model} model{trained}\ntested on {test_set}"
+
+    width = max(2.6, 1.15 * len(styles) + 0.6)
+    fig, axes = plt.subplots(1, len(panels), figsize=(width * len(panels) + 2.2, 0.95 * len(keys) + 1.9),
+                             squeeze=False)
+    with _closing(fig):
+        for k, (ax, (metric, name, higher, fmt)) in enumerate(zip(axes[0], panels)):
+            grid = np.full((len(keys), len(styles)), np.nan)
+            for i, (model, test_set) in enumerate(keys):
+                for j, style in enumerate(styles):
+                    r = cells.get((model, test_set, style))
+                    if r is not None:
+                        grid[i, j] = float(getattr(r, metric))
+            cmap = plt.get_cmap("viridis" if higher else "viridis_r").with_extremes(bad="#dddddd")
+            finite = grid[np.isfinite(grid)]
+            lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
+            if hi - lo < 1e-9:
+                lo, hi = lo - 0.5, hi + 0.5
+            image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=lo, vmax=hi, aspect="auto")
+            for i, (model, test_set) in enumerate(keys):
+                for j, style in enumerate(styles):
+                    r = cells.get((model, test_set, style))
+                    if r is None or not np.isfinite(grid[i, j]):
+                        ax.text(j, i, "n/a", ha="center", va="center", fontsize="small", color="#666666")
+                        continue
+                    text = fmt.format(grid[i, j])
+                    lo_col, hi_col = f"{metric}_lo", f"{metric}_hi"
+                    if hasattr(r, lo_col) and np.isfinite(getattr(r, lo_col)):
+                        text += f"\n[{fmt.format(getattr(r, lo_col))}, {fmt.format(getattr(r, hi_col))}]"
+                    shade = (grid[i, j] - lo) / (hi - lo)
+                    light = shade > 0.6 if higher else shade < 0.4  # viridis is light at its top end
+                    ax.text(j, i, text, ha="center", va="center", fontsize="small",
+                            color="black" if light else "white", fontweight="bold" if r.seen_style else "normal")
+                    if r.seen_style:
+                        ax.add_patch(Rectangle((j - 0.47, i - 0.47), 0.94, 0.94, fill=False, edgecolor="tab:red",
+                                               linewidth=2.5))
+            ax.set_xticks(range(len(styles)))
+            ax.set_xticklabels([style_labels.get(s, s) for s in styles])
+            ax.set_xlabel("sketch style of the test images")
+            ax.set_yticks(range(len(keys)))
+            ax.set_yticklabels([row_label(*key) for key in keys] if k == 0 else [""] * len(keys), fontsize="small")
+            ax.set_title(name, fontsize="medium")
+            fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03)
+        fig.suptitle("Cross-style matrix: each model on every sketch style (mean [95% bootstrap CI]; "
+                     "red box: the style it was trained on)", fontsize="medium")
+        fig.tight_layout()
+        _save_figure(fig, path, dpi)
+
+
+__all__ = ["evaluation_grid", "header_height", "save_png", "plot_loss_curves", "plot_metric_bars", "plot_cross_style",
+           "plot_image_rows", "GUTTER"]

@@ -1,7 +1,8 @@
-"""Image quality metrics (PSNR, SSIM) and a bootstrap confidence interval, in plain NumPy.
+"""Image quality metrics (PSNR, SSIM, a VGG feature distance) and a bootstrap confidence interval.
 
-SSIM reproduces ``skimage.metrics.structural_similarity`` with its defaults, so numbers
-here can be compared with the literature without pulling scikit-image into the pipeline.
+PSNR and SSIM are plain NumPy; SSIM reproduces ``skimage.metrics.structural_similarity`` with its
+defaults, so numbers here can be compared with the literature without pulling scikit-image into
+the pipeline. The feature distance runs a given VGG feature extractor (Keras) on the images.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ _K1 = 0.01
 _K2 = 0.03
 # Images per chunk in image_metrics: bounds memory at ~5 float64 maps per chunk.
 _CHUNK = 32
+# Keeps an all-zero feature vector (every ReLU off) at zero instead of dividing by zero, as LPIPS.
+_FEATURE_EPS = 1e-10
 
 
 def _check_pair(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -133,6 +136,44 @@ def image_metrics(preds: np.ndarray, truths: np.ndarray) -> dict[str, np.ndarray
     return {"psnr": out_psnr, "ssim": out_ssim}
 
 
+def feature_distance(extractor, preds: np.ndarray, truths: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """Per-image perceptual distance between two batches of RGB images, (N,) float64 in [0, 2].
+
+    Both batches go through ``extractor`` (a Keras model taking VGG16-preprocessed images, e.g.
+    ``sketchback.losses.vgg_feature_extractor``, whose output is ``block2_conv2``/relu2_2); at
+    each spatial position the feature vector is scaled to unit length (as LPIPS does, without
+    its learned channel weights), and the distance is the squared difference of the two unit
+    vectors summed over channels, averaged over positions. 0 for identical images; the ReLU
+    features are non-negative, so it never exceeds 2. Unlike the training loss's raw feature
+    MSE, it does not depend on the scale of the features, so random and ImageNet filters give
+    numbers of the same range.
+
+    preds, truths: (N, H, W, 3) floats in [0, 1] (uint8 batches are divided by 255 first).
+    """
+    from sketchback.losses import vgg_preprocess  # Keras is only needed for this metric
+
+    preds = np.asarray(preds)
+    truths = np.asarray(truths)
+    if preds.shape != truths.shape:
+        raise ValueError(f"shape mismatch: preds has shape {preds.shape}, truths has shape {truths.shape}")
+    if preds.ndim != 4 or preds.shape[-1] != 3:
+        raise ValueError(f"feature_distance expects RGB batches (N, H, W, 3), got shape {preds.shape}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+
+    def unit_features(x: np.ndarray) -> np.ndarray:
+        x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32, copy=False)
+        f = np.asarray(extractor(vgg_preprocess(x), training=False), dtype=np.float64)
+        return f / (np.sqrt(np.sum(f * f, axis=-1, keepdims=True)) + _FEATURE_EPS)
+
+    out = np.empty(len(preds), dtype=np.float64)
+    for start in range(0, len(preds), batch_size):
+        stop = start + batch_size
+        diff = unit_features(preds[start:stop]) - unit_features(truths[start:stop])
+        out[start:stop] = np.sum(diff * diff, axis=-1).mean(axis=(1, 2))
+    return out
+
+
 def bootstrap_ci(
     values: np.ndarray, seed: int, n_resamples: int = 1000, level: float = 0.95
 ) -> tuple[float, float]:
@@ -165,4 +206,4 @@ def bootstrap_ci(
     return float(lo), float(hi)
 
 
-__all__ = ["psnr", "ssim", "image_metrics", "bootstrap_ci"]
+__all__ = ["psnr", "ssim", "image_metrics", "feature_distance", "bootstrap_ci"]

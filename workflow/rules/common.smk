@@ -1,5 +1,8 @@
 # Helpers shared by the rules: config checks, shard lists and input functions.
 from sketchback.config import check_config
+from sketchback.evaluate import evaluation_plan, evaluation_styles, test_sets
+from sketchback.sketch import SUBSET_METHODS
+from sketchback.sources import has_handdrawn_sketches
 
 check_config(config)
 
@@ -44,7 +47,10 @@ def pairs(dataset, method, split, augmented=False):
         ]
     return [
         (
-            f"results/prepared/{dataset}/{split}/{shard}.npz",
+            # a style shard sketches a subset of its photo shard and holds those photos itself
+            f"results/sketches/{dataset}/{method}/{split}/{shard}.npz"
+            if method in SUBSET_METHODS
+            else f"results/prepared/{dataset}/{split}/{shard}.npz",
             f"results/sketches/{dataset}/{method}/{split}/{shard}.npz",
         )
         for shard in shard_ids(dataset, split)
@@ -75,25 +81,95 @@ def train_inputs(wildcards):
     files = flatten(model_pairs(wildcards.model, "train") + model_pairs(wildcards.model, "val"))
     if init := init_model(wildcards.model):
         files.append(init)
+    if config["training"]["vgg_weights"] != "random":
+        files.append(config["training"]["vgg_weights"])  # made by download_weights under resources/vgg16/
     return files
 
 
-def evaluations():
-    """(model, dataset, method) for every model, test set and sketch style of that set."""
-    return [
-        (model, dataset, method)
-        for model, spec in config["models"].items()
-        for dataset in spec["test_on"]
-        for method in config["datasets"][dataset]["sketch_methods"]
+def handdrawn_datasets_regex():
+    """Wildcard pattern of the datasets whose source ships hand-drawn sketches (CUHK)."""
+    names = [
+        name
+        for name, spec in config["datasets"].items()
+        if has_handdrawn_sketches(spec["source"]["name"])
     ]
+    return "|".join(names) if names else "(?!)"
+
+
+def evaluations():
+    """(model, test set, style) for every model, each of its test sets and each style of evaluation.styles."""
+    return evaluation_plan(config)
+
+
+def style_pairs(dataset):
+    """Style -> (photo shard, sketch shard) test pairs of one test set, for the poster figures."""
+    return {
+        style: pairs(dataset, style, "test")
+        for style in evaluation_styles(config, dataset)
+    }
+
+
+def study_datasets():
+    """Every dataset a model trains or is tested on, in config order."""
+    used = {spec["dataset"] for spec in config["models"].values()}
+    used |= {d for spec in config["models"].values() for d in spec["test_on"]}
+    return [name for name in config["datasets"] if name in used]
 
 
 def final_outputs():
-    return [
-        "results/report/metrics_summary.csv",
-        "results/report/loss_curves.png",
-        "results/report/ssim.png",
-    ] + [
-        f"results/evaluation/{model}/{dataset}/{method}/grid.png"
-        for model, dataset, method in evaluations()
-    ]
+    return (
+        [
+            "results/report/data_summary.csv",
+            "results/report/data.png",
+            "results/report/metrics_summary.csv",
+            "results/report/loss_curves.png",
+            "results/report/ssim.png",
+            "results/report/cross_style.csv",
+            "results/report/cross_style.png",
+        ]
+        + [
+            f"results/evaluation/{model}/{dataset}/{method}/grid.png"
+            for model, dataset, method in evaluations()
+        ]
+        + [
+            f"results/report/poster/{model}/{dataset}.png"
+            for model, dataset in test_sets(config)
+        ]
+        + [
+            f"results/report/sketches/{dataset}.png"
+            for dataset in dict.fromkeys(d for _, d in test_sets(config))
+        ]
+    )
+
+
+def metric_weights(wildcards):
+    """The VGG16 weights file the feature distance reads (the training loss's), unless random."""
+    weights = config["training"]["vgg_weights"]
+    return [] if weights == "random" else [weights]
+
+
+def training_specs():
+    """Model -> what it was trained on, for the cross-style table."""
+    return {
+        model: {"dataset": spec["dataset"], "methods": list(spec["methods"])}
+        for model, spec in config["models"].items()
+    }
+
+
+def stage_description(model):
+    """One line saying how a model was trained, for the loss curves and their caption."""
+    spec = config["models"][model]
+    start = (
+        f"fine-tuned from the {spec['init_from']} model"
+        if spec.get("init_from")
+        else "trained from scratch"
+    )
+    return (
+        f"{model}: {start} on {spec['dataset']} ({'+'.join(spec['methods'])} sketches), "
+        f"{spec['epochs']} epochs, learning rate {spec['learning_rate']}"
+    )
+
+
+def poster_setting(key, default):
+    """evaluation.poster.<key> (rows, width, dpi), or its default."""
+    return config["evaluation"].get("poster", {}).get(key, default)

@@ -1,4 +1,5 @@
-# Stage 7: every model on every test set and sketch style; per-image metrics and a grid.
+# Stage 7: every model on each of its test sets in every sketch style of evaluation.styles (the
+# style it was trained on and the others): per-image PSNR, SSIM and VGG feature distance, a grid.
 
 
 rule evaluate:
@@ -6,20 +7,26 @@ rule evaluate:
         model="results/models/{model}/generator.keras",
         mean="results/prepared/{dataset}/mean_train.npy",
         shards=lambda wc: flatten(pairs(wc.dataset, wc.method, "test")),
+        weights=metric_weights,
     output:
         metrics="results/evaluation/{model}/{dataset}/{method}/metrics.csv",
         grid=report(
             "results/evaluation/{model}/{dataset}/{method}/grid.png",
             caption="../report/grid.rst",
-            category="Evaluation grids",
-            subcategory="{model} model",
+            category="4 Evaluation",
+            subcategory="{model} model: grids per test set and style",
             labels={"model": "{model}", "test set": "{dataset}", "sketch": "{method}"},
         ),
     params:
         test_pairs=lambda wc: pairs(wc.dataset, wc.method, "test"),
         grid_rows=config["evaluation"]["grid_rows"],
         batch_size=config["evaluation"].get("batch_size", 16),
+        vgg_weights=config["training"]["vgg_weights"],
+        vgg_md5=config["training"].get("vgg_md5"),
+        seed=config["seed"],
     log:
         "results/logs/evaluate/{model}/{dataset}/{method}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{model}/{dataset}/{method}.tsv"
     script:
         "../scripts/evaluate.py"

@@ -1,4 +1,108 @@
-# Stage 8: the study's summary: metrics table, SSIM chart and loss curves for `snakemake --report`.
+# Stage 8: the study's report, organised like a paper (snakemake --report): 1 Data, 2 Sketches,
+# 3 Training, 4 Evaluation, 5 Cross-style. Categories are numbered because the report sorts them.
+
+
+# Small and quick: run where Snakemake runs, not as cluster jobs.
+localrules:
+    summarize,
+    ssim_chart,
+    loss_curves,
+    cross_style,
+    data_overview,
+
+
+rule data_overview:
+    input:
+        index=expand("results/prepared/{dataset}/index.csv", dataset=study_datasets()),
+        shards=expand("results/prepared/{dataset}/train/000.npz", dataset=study_datasets()),
+    output:
+        table=report(
+            "results/report/data_summary.csv",
+            caption="../report/data_summary.rst",
+            category="1 Data",
+        ),
+        figure=report(
+            "results/report/data.png", caption="../report/data.rst", category="1 Data"
+        ),
+    params:
+        datasets=lambda wc: {
+            name: {
+                "source": config["datasets"][name]["source"]["name"],
+                "index": f"results/prepared/{name}/index.csv",
+                "shard": f"results/prepared/{name}/train/000.npz",
+            }
+            for name in study_datasets()
+        },
+        image_size=config["image_size"],
+        dpi=poster_setting("dpi", 300),
+    log:
+        "results/logs/report/data_overview.log",
+    script:
+        "../scripts/data_overview.py"
+
+
+rule sketch_examples:
+    input:
+        lambda wc: flatten(pair for p in style_pairs(wc.dataset).values() for pair in p),
+    output:
+        report(
+            "results/report/sketches/{dataset}.png",
+            caption="../report/sketches.rst",
+            category="2 Sketches",
+            labels={"test set": "{dataset}"},
+        ),
+    params:
+        style_pairs=lambda wc: style_pairs(wc.dataset),
+        rows=poster_setting("rows", 6),
+        width=poster_setting("width", 1800),
+        dpi=poster_setting("dpi", 300),
+    log:
+        "results/logs/report/sketches/{dataset}.log",
+    script:
+        "../scripts/sketch_examples.py"
+
+
+rule loss_curves:
+    input:
+        expand("results/models/{model}/history.csv", model=config["models"]),
+    output:
+        report(
+            "results/report/loss_curves.png",
+            caption="../report/loss_curves.rst",
+            category="3 Training",
+        ),
+    params:
+        models=list(config["models"]),
+        subtitles={model: stage_description(model) for model in config["models"]},
+        dpi=poster_setting("dpi", 300),
+    log:
+        "results/logs/report/loss_curves.log",
+    script:
+        "../scripts/loss_curves.py"
+
+
+rule poster_grid:
+    input:
+        model="results/models/{model}/generator.keras",
+        shards=lambda wc: flatten(pair for p in style_pairs(wc.dataset).values() for pair in p),
+    output:
+        report(
+            "results/report/poster/{model}/{dataset}.png",
+            caption="../report/poster.rst",
+            category="4 Evaluation",
+            subcategory="Poster figures",
+            labels={"model": "{model}", "test set": "{dataset}"},
+        ),
+    params:
+        style_pairs=lambda wc: style_pairs(wc.dataset),
+        trained=lambda wc: "+".join(config["models"][wc.model]["methods"]),
+        rows=poster_setting("rows", 6),
+        width=poster_setting("width", 1800),
+        dpi=poster_setting("dpi", 300),
+    log:
+        "results/logs/report/poster/{model}/{dataset}.log",
+    script:
+        "../scripts/poster_grid.py"
 
 
 rule summarize:
@@ -11,7 +115,8 @@ rule summarize:
         report(
             "results/report/metrics_summary.csv",
             caption="../report/metrics.rst",
-            category="Metrics",
+            category="4 Evaluation",
+            subcategory="Metrics",
         ),
     params:
         seed=config["seed"],
@@ -26,7 +131,10 @@ rule ssim_chart:
         "results/report/metrics_summary.csv",
     output:
         report(
-            "results/report/ssim.png", caption="../report/ssim.rst", category="Metrics"
+            "results/report/ssim.png",
+            caption="../report/ssim.rst",
+            category="4 Evaluation",
+            subcategory="Metrics",
         ),
     log:
         "results/logs/report/ssim_chart.log",
@@ -34,18 +142,25 @@ rule ssim_chart:
         "../scripts/ssim_chart.py"
 
 
-rule loss_curves:
+rule cross_style:
     input:
-        expand("results/models/{model}/history.csv", model=config["models"]),
+        "results/report/metrics_summary.csv",
     output:
-        report(
-            "results/report/loss_curves.png",
-            caption="../report/loss_curves.rst",
-            category="Training",
+        table=report(
+            "results/report/cross_style.csv",
+            caption="../report/cross_style_table.rst",
+            category="5 Cross-style",
+        ),
+        figure=report(
+            "results/report/cross_style.png",
+            caption="../report/cross_style.rst",
+            category="5 Cross-style",
         ),
     params:
-        models=list(config["models"]),
+        training=training_specs(),
+        styles=list(config["evaluation"]["styles"]),
+        dpi=poster_setting("dpi", 300),
     log:
-        "results/logs/report/loss_curves.log",
+        "results/logs/report/cross_style.log",
     script:
-        "../scripts/loss_curves.py"
+        "../scripts/cross_style.py"

@@ -8,4 +8,5 @@ from sketchback.evaluate import evaluate
 w, p = snakemake.wildcards, snakemake.params
 evaluate(snakemake.input.model, p.test_pairs, snakemake.input.mean, snakemake.output.metrics,
          snakemake.output.grid, model_name=w.model, dataset=w.dataset, method=w.method,
-         grid_rows=p.grid_rows, batch_size=p.batch_size)
+         grid_rows=p.grid_rows, batch_size=p.batch_size, vgg_weights=p.vgg_weights, vgg_md5=p.vgg_md5,
+         seed=p.seed)

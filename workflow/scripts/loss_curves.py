@@ -6,5 +6,7 @@ setup_logging(snakemake.log[0])
 import pandas as pd
 from sketchback.figures import plot_loss_curves
 
-histories = {name: pd.read_csv(path) for name, path in zip(snakemake.params.models, snakemake.input)}
-plot_loss_curves(histories, snakemake.output[0], title="Training and validation loss per model")
+p = snakemake.params
+histories = {name: pd.read_csv(path) for name, path in zip(p.models, snakemake.input)}
+plot_loss_curves(histories, snakemake.output[0], title="Loss per epoch, one row per training stage",
+                 subtitles=p.subtitles, dpi=p.dpi)

@@ -1,0 +1,10 @@
+# Log first, so messages of the libraries imported below land in the job log.
+from sketchback.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+
+from sketchback.evaluate import write_cross_style
+
+p = snakemake.params
+write_cross_style(snakemake.input[0], snakemake.output.table, snakemake.output.figure, training=p.training,
+                  styles=p.styles, dpi=p.dpi)

@@ -1,0 +1,9 @@
+# Log first, so messages of the libraries imported below land in the job log.
+from sketchback.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+
+from sketchback.evaluate import data_overview
+
+p = snakemake.params
+data_overview(p.datasets, snakemake.output.table, snakemake.output.figure, image_size=p.image_size, dpi=p.dpi)

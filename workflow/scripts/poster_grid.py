@@ -1,0 +1,10 @@
+# Log first, so messages of the libraries imported below land in the job log.
+from sketchback.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+
+from sketchback.evaluate import poster_figure
+
+w, p = snakemake.wildcards, snakemake.params
+poster_figure(snakemake.input.model, p.style_pairs, snakemake.output[0], rows=p.rows, width=p.width, dpi=p.dpi,
+              title=f"{w.model} model (trained on {p.trained} sketches) on the {w.dataset} test set")

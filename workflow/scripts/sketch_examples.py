@@ -1,0 +1,10 @@
+# Log first, so messages of the libraries imported below land in the job log.
+from sketchback.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+
+from sketchback.evaluate import sketch_examples
+
+p = snakemake.params
+sketch_examples(p.style_pairs, snakemake.output[0], title=f"{snakemake.wildcards.dataset} test set: photo and sketches",
+                rows=p.rows, width=p.width, dpi=p.dpi)
