@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from sketchback import losses
+from sketchback.io import file_digest
 from sketchback.losses import (
     SketchInversionLoss,
     feature_loss,
-    file_md5,
     pixel_loss,
     total_variation,
     vgg_feature_extractor,
@@ -79,7 +79,7 @@ def weights_file(tmp_path_factory):
 
 def test_real_weights_file_path_loads_the_file(weights_file):
     path, kernel = weights_file
-    extractor = vgg_feature_extractor(str(path), md5=file_md5(path))
+    extractor = vgg_feature_extractor(str(path), md5=file_digest(path, "md5"))
     np.testing.assert_array_equal(extractor.get_layer("block2_conv2").get_weights()[0], kernel)
     assert extractor.count_params() == 260_160
     assert not extractor.trainable

@@ -1,6 +1,5 @@
 """Training: seeded streaming input, checkpoints that survive SIGTERM/SIGKILL, clear failures."""
 
-import json
 import os
 import signal
 import subprocess
@@ -14,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sketchback.data import batches, epoch_order, load_pairs, open_packed, pack_pairs
-from sketchback.io import save_npz
+from sketchback.data import batches, epoch_order, open_packed, pack_pairs, photo_to_target, sketch_to_input
+from sketchback.io import load_npz, save_npz
 from sketchback.train import (CHECKPOINT_FILE, learning_rate_schedule, read_checkpoint_state, save_checkpoint,
                               train)
 
@@ -33,14 +32,20 @@ def write_pairs(folder: Path, counts=(20, 13), size=16, seed=0):
     return pairs
 
 
+def shard_arrays(pairs):
+    """The shards' uint8 sketches and photos, concatenated in order."""
+    return (np.concatenate([load_npz(s)["sketches"] for _, s in pairs]),
+            np.concatenate([load_npz(p)["images"] for p, _ in pairs]))
+
+
 def test_packed_pairs_equal_the_shards_and_are_reused(tmp_path):
     pairs = write_pairs(tmp_path)
     packed = pack_pairs(pairs, tmp_path / "pack")
     sketches, photos = open_packed(packed)
-    x, y = load_pairs(pairs)
+    expected_sketches, expected_photos = shard_arrays(pairs)
     assert isinstance(sketches, np.memmap) and sketches.shape == (33, 16, 16) and photos.shape == (33, 16, 16, 3)
-    np.testing.assert_array_equal(sketches, np.rint(x[..., 0] * 255))
-    np.testing.assert_array_equal(photos, np.rint(y * 255))
+    np.testing.assert_array_equal(sketches, expected_sketches)
+    np.testing.assert_array_equal(photos, expected_photos)
 
     stamp = (packed / "photos.npy").stat().st_mtime_ns
     pack_pairs(pairs, packed)
@@ -68,8 +73,10 @@ def test_incomplete_pack_is_not_opened(tmp_path):
 
 
 def test_batches_cover_the_epoch_in_seeded_order_and_resume_mid_epoch(tmp_path):
-    sketches, photos = open_packed(pack_pairs(write_pairs(tmp_path), tmp_path / "pack"))
-    x, y = load_pairs(write_pairs(tmp_path))
+    pairs = write_pairs(tmp_path)
+    sketches, photos = open_packed(pack_pairs(pairs, tmp_path / "pack"))
+    expected_sketches, expected_photos = shard_arrays(pairs)
+    x, y = sketch_to_input(expected_sketches), photo_to_target(expected_photos)
     full = list(batches(sketches, photos, 8, seed=3, epoch=1))
     assert [step for step, _, _ in full] == [0, 1, 2, 3, 4]
     assert [len(b) for _, b, _ in full] == [8, 8, 8, 8, 1]

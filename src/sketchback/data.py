@@ -1,4 +1,4 @@
-"""(sketch, photo) pairs from prepared, sketched and augmented shards: loaded whole for evaluation,
+"""(sketch, photo) pairs from prepared, sketched and augmented shards, as the generator sees them:
 packed into memory-mapped arrays and streamed in seeded, prefetched batches for training."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sketchback.io import atomic_path, load_npz
+from sketchback.io import atomic_path, file_signature, load_npz
 
 
 def sketch_to_input(sketches: np.ndarray) -> np.ndarray:
@@ -25,34 +25,9 @@ def photo_to_target(images: np.ndarray) -> np.ndarray:
     return images.astype(np.float32) / 255.0
 
 
-def load_pairs(pairs: list[tuple[str | Path, str | Path]]) -> tuple[np.ndarray, np.ndarray]:
-    """Concatenate shards into generator inputs and targets.
-
-    ``pairs`` lists (photo shard, sketch shard); the photo shard holds ``images``, the sketch
-    shard ``sketches`` (an augmented shard holds both and is given twice).
-    Returns float32 sketches (N, H, W, 1) and photos (N, H, W, 3), both in [0, 1].
-    """
-    if not pairs:
-        raise ValueError("no training shards given")
-    sketches, photos = [], []
-    for photo_path, sketch_path in pairs:
-        images = load_npz(photo_path)["images"]
-        drawn = load_npz(sketch_path)["sketches"]
-        if images.shape[:3] != drawn.shape[:3]:
-            raise ValueError(f"{photo_path} holds {images.shape[:3]} photos but {sketch_path} holds {drawn.shape[:3]} sketches; rerun the sketch rule for it")
-        photos.append(images)
-        sketches.append(drawn)
-    return sketch_to_input(np.concatenate(sketches)), photo_to_target(np.concatenate(photos))
-
-
 # --- Training input: shards packed once into memory-mapped arrays, then streamed in batches ---
 
 PACK_VERSION = 1
-
-
-def _shard_signature(path: str | Path) -> list:
-    stat = Path(path).stat()
-    return [str(path), stat.st_size, stat.st_mtime_ns]
 
 
 def npz_shape(path: str | Path, key: str) -> tuple[int, ...]:
@@ -83,7 +58,7 @@ def pack_pairs(pairs: list[tuple[str | Path, str | Path]], directory: str | Path
     if not pairs:
         raise ValueError("no training shards given")
     directory = Path(directory)
-    signature = {"version": PACK_VERSION, "shards": [[_shard_signature(p), _shard_signature(s)] for p, s in pairs]}
+    signature = {"version": PACK_VERSION, "shards": [[file_signature(p), file_signature(s)] for p, s in pairs]}
     marker = directory / "pack.json"
     if marker.exists() and json.loads(marker.read_text()) == signature:
         return directory

@@ -12,7 +12,6 @@ Only the standard library's ``urllib`` is used.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import logging
 import os
@@ -21,6 +20,8 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from sketchback.io import file_digest
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +45,6 @@ class _HTMLPage(Exception):
 
 class _Incomplete(Exception):
     """The connection ended before the whole file arrived (worth resuming)."""
-
-
-def file_digest(path: str | os.PathLike, algorithm: str, chunk_size: int = 1 << 20) -> str:
-    """Hex digest of a file, read in chunks (constant memory for any size)."""
-    digest = hashlib.new(algorithm, usedforsecurity=False)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def pinned(checksums: dict | None) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -33,6 +34,23 @@ def atomic_path(path: str | os.PathLike):
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def file_digest(path: str | os.PathLike, algorithm: str, chunk_size: int = 1 << 20) -> str:
+    """Hex digest (``md5``, ``sha256``, ...) of a file, read in chunks (constant memory for any size)."""
+    digest = hashlib.new(algorithm, usedforsecurity=False)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_signature(path: str | os.PathLike | None) -> list | None:
+    """[path, size, modification time]: a cheap stand-in for a file's content, to tell whether it changed."""
+    if path is None:
+        return None
+    stat = Path(path).stat()
+    return [str(path), stat.st_size, stat.st_mtime_ns]
 
 
 def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:

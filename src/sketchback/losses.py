@@ -11,12 +11,13 @@ Images are float32 NHWC in [0, 1]. Every term returns one value per sample, shap
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import keras
 import numpy as np
 from keras import ops
+
+from sketchback.io import file_digest
 
 FEATURE_LAYER = "block2_conv2"
 VGG_NOTOP_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -50,14 +51,6 @@ def feature_loss(extractor, y_true, y_pred):
     return ops.mean(ops.square(diff), axis=(1, 2, 3))
 
 
-def file_md5(path: str | Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def vgg16_notop(weights: str = "random", md5: str | None = None, seed: int = 0,
                 config_key: str = "training.vgg_weights") -> keras.Model:
     """Keras' VGG16 without its classifier, for any input size.
@@ -76,7 +69,7 @@ def vgg16_notop(weights: str = "random", md5: str | None = None, seed: int = 0,
             f"VGG16 weights file {path} not found; download {VGG_NOTOP_FILE} "
             f"(md5 {VGG_NOTOP_MD5}) to that path, or set {config_key} to 'random'"
         )
-    if md5 is not None and (actual := file_md5(path)) != md5:
+    if md5 is not None and (actual := file_digest(path, "md5")) != md5:
         raise ValueError(f"VGG16 weights file {path} has md5 {actual}, expected {md5}; the file is damaged or a different file, download it again")
     vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=(None, None, 3))
     try:

@@ -15,12 +15,9 @@ unpack archives with ``sketchback.extract`` and verify the layout before writing
 
 from __future__ import annotations
 
-import contextlib
 import io
 import logging
-import os
 import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -31,6 +28,7 @@ import pandas as pd
 from sketchback.extract import LayoutError, extract, require_files
 from sketchback.fetch import fetch, pinned
 from sketchback.io import atomic_path
+from sketchback.logs import job_log
 from sketchback.synthetic import synthetic_image
 
 log = logging.getLogger(__name__)
@@ -394,42 +392,3 @@ def read_manifest(dataset_dir: str | Path) -> pd.DataFrame:
     if "path" not in frame.columns:
         raise ValueError(f"{path} has no 'path' column; delete the folder {path.parent} and download again")
     return frame
-
-
-_job_logs_lock = threading.Lock()
-_job_logs = {"active": 0, "level": logging.NOTSET}
-
-
-@contextlib.contextmanager
-def job_log(path: str | os.PathLike, level: int = logging.INFO):
-    """Send this thread's ``sketchback`` log records to ``path`` while the block runs.
-
-    For ``run:`` rules, which Snakemake may execute in threads of its own process (with cluster
-    executors, several at once): unlike redirecting stderr, this captures only the calling job's
-    messages, and leaves Snakemake's own output alone.
-    """
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, mode="w")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
-    thread = threading.get_ident()
-    handler.addFilter(lambda record: record.thread == thread)
-    logger = logging.getLogger("sketchback")
-    with _job_logs_lock:  # the logger's level is shared by concurrent jobs: restore it after the last
-        if _job_logs["active"] == 0:
-            _job_logs["level"] = logger.level
-        _job_logs["active"] += 1
-        if logger.getEffectiveLevel() > level:
-            logger.setLevel(level)
-    logger.addHandler(handler)
-    try:
-        yield
-    except Exception:
-        log.exception("job failed")
-        raise
-    finally:
-        logger.removeHandler(handler)
-        handler.close()
-        with _job_logs_lock:
-            _job_logs["active"] -= 1
-            if _job_logs["active"] == 0:
-                logger.setLevel(_job_logs["level"])

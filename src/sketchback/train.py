@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from sketchback.data import batches, open_packed, pack_pairs
-from sketchback.io import atomic_path, load_npz, save_npz
+from sketchback.io import atomic_path, file_signature, load_npz, save_npz
 from sketchback.losses import SketchInversionLoss, pixel_loss, total_variation, vgg_feature_extractor
 from sketchback.model import build_generator, check_image_size
 
@@ -80,20 +80,13 @@ def learning_rate_schedule(learning_rate: float, schedule: str, total_steps: int
     raise ValueError(f"unknown learning-rate schedule {schedule!r}; use one of {', '.join(LR_SCHEDULES)}")
 
 
-def _file_signature(path: str | Path | None) -> list | None:
-    if path is None:
-        return None
-    stat = Path(path).stat()
-    return [str(path), stat.st_size, stat.st_mtime_ns]
-
-
 def run_fingerprint(options: dict, train_pairs: list, val_pairs: list, init_model: str | Path | None) -> str:
     """Hash of everything that decides the trained weights; a checkpoint is resumed only if it matches."""
     described = {
         "options": options,
-        "train": [[_file_signature(p), _file_signature(s)] for p, s in train_pairs],
-        "val": [[_file_signature(p), _file_signature(s)] for p, s in val_pairs],
-        "init_model": _file_signature(init_model),
+        "train": [[file_signature(p), file_signature(s)] for p, s in train_pairs],
+        "val": [[file_signature(p), file_signature(s)] for p, s in val_pairs],
+        "init_model": file_signature(init_model),
     }
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 
