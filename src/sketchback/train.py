@@ -99,12 +99,16 @@ def save_checkpoint(path: Path, generator: keras.Model, optimizer: keras.optimiz
 
 
 def read_checkpoint_state(path: Path) -> dict | None:
-    """The loop state stored in a checkpoint, or None when there is none or it cannot be read."""
+    """The loop state stored in a checkpoint, or None when there is none or it cannot be read.
+
+    Reads only the small ``state`` member (an ``.npz`` member is read when accessed), not the weights.
+    """
     if not path.exists():
         return None
     try:
-        return json.loads(str(load_npz(path)["state"]))
-    except (ValueError, KeyError) as exc:
+        with np.load(path, allow_pickle=False) as arrays:
+            return json.loads(str(arrays["state"]))
+    except Exception as exc:  # zipfile.BadZipFile, KeyError, ValueError, EOFError ...
         log.warning("ignoring unreadable checkpoint %s (%s); starting afresh", path, exc)
         return None
 
