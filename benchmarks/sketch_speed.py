@@ -14,7 +14,7 @@ naive loop (CelebA's format) and as a prepared .npz shard for the shard path.
 
 - naive loop: cv2.imread -> RGB -> the per-image function (pencil_sketch, xdog, style_sketch) ->
   cv2.imwrite PNG, one file at a time.
-- shard path: sketchback.sketch.sketch_shard, end to end: load the .npz shard, sketch the batch
+- shard path: sketchback.sketch.sketch_shard, end to end: memory-map the .npz shard, sketch the batch
   (vectorised), write the .npz of sketches atomically. "compute only" is sketch_images alone.
   JPEG decoding happens once, in the prepare stage, shared by every style; it is not counted here.
 

@@ -223,15 +223,22 @@ def test_batch_is_bit_identical_to_image_by_image(method, params, h, w):
         np.testing.assert_array_equal(batch[i], METHODS[method](photos[i], **params, **seed))
 
 
-def test_xdog_threshold_only_on_dark_pixels_matches_full_formula_at_every_pixel():
-    # xdog evaluates tanh only where S < epsilon; the plain formula evaluates it everywhere
-    photo = photos_of(48, 48, 1)[0]
+def test_xdog_matches_the_plain_formula():
+    # xdog filters the uint8 grey image with the scales 1/255, (1+p) and p folded into the kernels
+    # and evaluates tanh only where S < epsilon; the plain formula below blurs g = grey/255 and
+    # evaluates tanh everywhere. The two round differently in float32 (S differs by ~1e-6), which
+    # can move a pixel that sits on a rounding boundary by one grey level: allowed on at most 0.1%
+    # of the pixels, nothing more.
+    photo = photos_of(96, 96, 1)[0]
     g = to_grey(photo).astype(np.float32) / 255.0
     g1 = cv2.GaussianBlur(g, (0, 0), 0.8, borderType=cv2.BORDER_REFLECT_101)
     g2 = cv2.GaussianBlur(g, (0, 0), 1.6 * 0.8, borderType=cv2.BORDER_REFLECT_101)
     s = (1.0 + 20.0) * g1 - 20.0 * g2
     t = np.where(s >= 0.0, 1.0, 1.0 + np.tanh(3.0 * (s - 0.0)))
-    np.testing.assert_array_equal(xdog(photo), np.clip(np.rint(t * 255.0), 0, 255).astype(np.uint8))
+    expected = np.clip(np.rint(t * 255.0), 0, 255).astype(np.uint8)
+    assert (expected < 255).mean() > 0.05 and (expected < 64).mean() > 0.01  # the comparison covers the ramp
+    diff = np.abs(xdog(photo).astype(int) - expected)
+    assert diff.max() <= 1 and (diff > 0).mean() <= 0.001, (diff.max(), (diff > 0).mean())
 
 
 # --------------------------------------------------------------------------- paper texture
