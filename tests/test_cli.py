@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 from skimage import data as skdata
 
-from sketchback.cli import main, predict_photo, read_sketch
+from sketchback.cli import main, predict_photo, read_grey
 from sketchback.model import build_generator
 from sketchback.sketch import pencil_sketch, xdog
 
@@ -52,13 +52,13 @@ def foreign(tmp_path_factory):
     return folder
 
 
-def test_read_sketch_composites_alpha_over_white_paper(foreign):
+def test_read_grey_composites_alpha_over_white_paper(foreign):
     drawing = line_drawing(83, 61)
     for name in ("drawing.png", "drawing_la.png", "drawing16.png"):
-        grey = read_sketch(foreign / name)
+        grey = read_grey(foreign / name)
         assert grey.shape == (83, 61) and grey.dtype == np.uint8, name
         assert np.abs(grey.astype(int) - drawing).max() <= 1, name
-    assert read_sketch(foreign / "coffee.png").shape == (400, 600)
+    assert read_grey(foreign / "coffee.png").shape == (400, 600)
 
 
 def test_predict_a_folder_of_foreign_sketches_keeps_each_size(model_path, foreign, tmp_path, capsys):
@@ -150,3 +150,47 @@ def test_sketch_command_writes_a_pencil_sketch(tmp_path):
     assert main(["sketch", str(tmp_path / "photo.png"), str(tmp_path / "sketch.png")]) == 0
     sketch = cv2.imread(str(tmp_path / "sketch.png"), cv2.IMREAD_GRAYSCALE)
     assert sketch.shape == (40, 40) and sketch[20, 20] < 128 and sketch[5, 5] == 255
+
+
+def test_sketch_command_equals_the_library_functions_with_parameters_and_seed(tmp_path):
+    rgb = skdata.astronaut()[:150, 100:221]  # odd size, 121 x 150
+    cv2.imwrite(str(tmp_path / "astronaut.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    src = str(tmp_path / "astronaut.png")
+    assert main(["sketch", src, str(tmp_path / "x.png"), "--method", "xdog", "--set", "sigma=1.2", "--set", "phi=8"]) == 0
+    np.testing.assert_array_equal(cv2.imread(str(tmp_path / "x.png"), cv2.IMREAD_GRAYSCALE), xdog(rgb, sigma=1.2, phi=8))
+    for seed in (3, 4):
+        assert main(["sketch", src, str(tmp_path / f"p{seed}.png"), "--set", "paper=0.2", "--seed", str(seed)]) == 0
+        np.testing.assert_array_equal(cv2.imread(str(tmp_path / f"p{seed}.png"), cv2.IMREAD_GRAYSCALE),
+                                      pencil_sketch(rgb, paper=0.2, seed=seed))
+    assert not np.array_equal(cv2.imread(str(tmp_path / "p3.png")), cv2.imread(str(tmp_path / "p4.png")))
+
+
+def test_sketch_command_on_a_folder_with_alpha_and_broken_files(foreign, tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("drawing.png", "drawing16.png", "coffee.png"):
+        (folder / name).write_bytes((foreign / name).read_bytes())
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "sketches"
+    assert main(["sketch", str(folder), str(out), "--method", "xdog"]) == 1
+    assert sorted(p.name for p in out.iterdir()) == ["coffee.png", "drawing.png", "drawing16.png"]
+    err = capsys.readouterr().err
+    assert "1 of 4 photos failed" in err and "broken.jpg" in err
+    # strokes on a transparent background are a drawing on white paper, not a black square
+    from_alpha = cv2.imread(str(out / "drawing.png"), cv2.IMREAD_GRAYSCALE)
+    np.testing.assert_array_equal(from_alpha, xdog(line_drawing(83, 61)))
+    np.testing.assert_array_equal(cv2.imread(str(out / "drawing16.png"), cv2.IMREAD_GRAYSCALE), from_alpha)
+
+
+def test_sketch_command_names_bad_settings_before_reading_anything(foreign, tmp_path, capsys):
+    src = str(foreign / "camera.png")
+    for settings, message in ((["sigma=0"], "sigma must be > 0"),
+                              (["sigmaa=1"], "unknown parameter(s) ['sigmaa'] for sketch method 'xdog'"),
+                              (["sigma"], "write KEY=VALUE"),
+                              (["sigma=[1"], "not valid YAML")):
+        args = ["sketch", src, str(tmp_path / "o.png"), "--method", "xdog"] + [a for s in settings for a in ("--set", s)]
+        assert main(args) == 1
+        assert message in capsys.readouterr().err, settings
+    assert not (tmp_path / "o.png").exists()
+    assert main(["sketch", str(foreign), str(foreign)]) == 1
+    assert "overwrite" in capsys.readouterr().err

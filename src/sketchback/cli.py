@@ -34,12 +34,13 @@ def find_images(target: Path) -> list[Path]:
     return [target]
 
 
-def read_sketch(path: str | Path) -> np.ndarray:
-    """A sketch file as uint8 grey (H, W), white paper = 255.
+def read_grey(path: str | Path) -> np.ndarray:
+    """An image file (a sketch, or a photo to sketch) as uint8 grey (H, W), white paper = 255.
 
     Any size; grey, colour or palette; 8 or 16 bit; an alpha channel is composited over white
     paper (a drawing on a transparent background stays a drawing on white). JPEG orientation tags
-    are applied. Raises UnreadableImage naming the file when it cannot be decoded.
+    are applied. Grey is OpenCV's luma, what the sketch methods compute from a colour photo.
+    Raises UnreadableImage naming the file when it cannot be decoded.
     """
     import cv2
 
@@ -128,6 +129,30 @@ def output_paths(images: list[Path], source: Path, out: Path) -> list[Path]:
             for p in images]
 
 
+def refuse_to_overwrite(source: Path, out: Path, targets: list[Path], made: str, inputs: str) -> None:
+    """Raise ValueError when writing ``targets`` would overwrite an input."""
+    if source.is_dir() and out.resolve() == source.resolve():
+        raise ValueError(f"OUT {out} is the INPUT folder: the {made} would overwrite the {inputs}; choose another folder")
+    if not source.is_dir() and targets[0].resolve() == source.resolve():
+        raise ValueError(f"OUT {out} is the INPUT file: the output would overwrite it; choose another name")
+
+
+def parse_settings(settings: list[str] | None) -> dict[str, object]:
+    """``KEY=VALUE`` strings as a dict, each value read as YAML (``21``, ``0.5``, ``null``, ``[a, b]``)."""
+    import yaml
+
+    params: dict[str, object] = {}
+    for item in settings or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set {item!r}: write KEY=VALUE, e.g. --set sigma=1.2")
+        try:
+            params[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"--set {item!r}: the value is not valid YAML ({exc})") from exc
+    return params
+
+
 class Progress:
     """A progress bar on a terminal; one line per item otherwise (logs, pipes)."""
 
@@ -159,10 +184,7 @@ def cmd_predict(args) -> int:
     source, out = Path(args.sketch), Path(args.out)
     images = find_images(source)
     targets = output_paths(images, source, out)
-    if source.is_dir() and out.resolve() == source.resolve():
-        raise ValueError(f"OUT {out} is the INPUT folder: the photos would overwrite the sketches; choose another folder")
-    if not source.is_dir() and targets[0].resolve() == source.resolve():
-        raise ValueError(f"OUT {out} is the INPUT file: the photo would overwrite the sketch; choose another name")
+    refuse_to_overwrite(source, out, targets, made="photos", inputs="sketches")
     if args.size is not None and args.size < 4:
         raise ValueError(f"--size {args.size}: give at least 4 px")
     generator = load_generator(args.model)
@@ -171,7 +193,7 @@ def cmd_predict(args) -> int:
     start = time.perf_counter()
     for path, target in zip(images, targets):
         try:
-            grey = read_sketch(path)
+            grey = read_grey(path)
             photo = predict_photo(generator, grey, max_side=args.max_side, size=args.size)
             result = np.concatenate([cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB), photo], axis=1) if args.side_by_side else photo
             write_image(target, result)
@@ -197,14 +219,43 @@ def cmd_predict(args) -> int:
 
 
 def cmd_sketch(args) -> int:
-    from sketchback.figures import save_png
-    from sketchback.prepare import load_image
-    from sketchback.sketch import sketch_images
+    import cv2
 
-    image = load_image(args.photo)
-    sketch = sketch_images(image[None], args.method, {})[0]
-    save_png(args.out, np.repeat(sketch[..., None], 3, axis=-1))
-    log.info("%s sketch of %s -> %s", args.method, args.photo, args.out)
+    from sketchback.sketch import METHODS, check_params
+
+    source, out = Path(args.photo), Path(args.out)
+    images = find_images(source)
+    targets = output_paths(images, source, out)
+    refuse_to_overwrite(source, out, targets, made="sketches", inputs="photos")
+    params = parse_settings(args.set)
+    check_params(args.method, params)  # unknown or bad parameters fail before any image is read
+    seeded = {"seed": args.seed} if args.method == "pencil" else {}
+    if args.method == "style":
+        seeded = {"seed": args.seed, "vgg_seed": args.seed}
+        if params.get("vgg_weights", "random") == "random":
+            log.warning("style: VGG16 with seeded random filters (the demo's); for the study's look pass "
+                        "--set vgg_weights=resources/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5")
+    sketch_fn = METHODS[args.method]
+    progress = Progress(len(images)) if len(images) > 1 else None
+    failed: list[str] = []
+    for path, target in zip(images, targets):
+        try:
+            sketch = sketch_fn(read_grey(path), **params, **seeded)
+            write_image(target, cv2.cvtColor(sketch, cv2.COLOR_GRAY2RGB))
+        except Exception as exc:  # one bad file must not stop a folder; each failure is reported below
+            failed.append(str(exc) if isinstance(exc, UnreadableImage) else f"{path}: {type(exc).__name__}: {exc}")
+            if progress:
+                progress.step(path.name, "FAILED")
+            continue
+        if progress:
+            progress.step(path.name, f"-> {target}")
+        else:
+            print(f"{path} ({args.method} sketch, {sketch.shape[1]}x{sketch.shape[0]} px) -> {target}", file=sys.stderr)
+    if failed:
+        print(f"sketchback: error: {len(failed)} of {len(images)} photos failed:", file=sys.stderr)
+        for message in failed:
+            print(f"  {message}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -225,10 +276,17 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"without --size, run sketches larger than PX scaled down to it (default {DEFAULT_MAX_SIDE}; "
                         "0 = never)")
     p.set_defaults(func=cmd_predict)
-    s = sub.add_parser("sketch", help="simulate a sketch of a photo")
-    s.add_argument("photo")
-    s.add_argument("out")
-    s.add_argument("--method", default="pencil", choices=["pencil", "xdog"], help="default pencil")
+    s = sub.add_parser("sketch", help="simulate a sketch of a photo (or of every photo in a folder)",
+                       description="Sketch a photo, or every photo in a folder (top level), with one of the study's "
+                                   "sketch methods. Unreadable files are reported at the end (exit status 1).")
+    s.add_argument("photo", help="a photo or a folder of them (PNG/JPEG/..., any size, colour or grey, alpha over white)")
+    s.add_argument("out", help="output .png/.jpg for one photo, or a folder (sketches are written as <name>.png)")
+    s.add_argument("--method", default="pencil", choices=["pencil", "xdog", "style"],
+                   help="default pencil; style (neural style transfer) takes seconds per image on a CPU")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="a parameter of the method, as in config sketch.<method> (repeatable), e.g. --set sigma=1.2")
+    s.add_argument("--seed", type=int, default=0, help="seed of pencil's paper grain and style's starting noise "
+                                                       "(default 0; the same seed gives the same sketch)")
     s.set_defaults(func=cmd_sketch)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
