@@ -11,11 +11,16 @@ on the same pairs for the same number of steps:
   (``sketchback.data.batches`` + ``SketchInversionLoss``, the loop of ``sketchback.train``).
 
 The schemes run in alternating rounds so that background load hits both alike; each line gives
-the median images/s over the rounds. It also prints the FLOPs per image (TensorFlow's profiler
-on the forward passes; a training step is counted as 3x the generator's forward pass plus 3x the
-VGG16 forward pass: target, prediction, gradient to the prediction), the FLOP rate reached and
-the machine's fp32 matrix-multiply rate measured with NumPy, and where each scheme's time per
-image goes (input, separate VGG predict, training step).
+the median images/s over the rounds. It also prints the FLOPs per image (the convolutions of the
+forward passes, counted from their shapes; a training step is counted as 3x the generator's
+forward pass plus 3x the VGG16 forward pass: target, prediction, gradient to the prediction), the
+FLOP rate reached and the machine's fp32 matrix-multiply rate measured with NumPy, and where each
+scheme's time per image goes (input, separate VGG predict, training step).
+
+It runs on any Keras backend (KERAS_BACKEND=tensorflow, the default here, jax or torch), so the
+same script measures a GPU machine that has JAX or PyTorch but no TensorFlow, e.g.
+    KERAS_BACKEND=jax python benchmarks/train_speed.py --size 128 --batch 64 --filters 32 --blocks 5
+(the matmul rate it prints is the CPU's; compare a GPU's images/s between the two schemes).
 
 Usage: python benchmarks/train_speed.py [--size 64] [--batch 16] [--steps 12] [--rounds 3]
            [--filters 16] [--blocks 3] [--xla]
@@ -123,14 +128,35 @@ def pipeline(pairs, folder: Path, args, extractor, jit_compile: bool):
 
 
 def forward_flops(model: keras.Model, shape) -> int:
-    import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    """Multiply-add FLOPs (2 per multiply-add) of the convolutions in one forward pass of ``model`` on
+    a zero batch of ``shape``: every Conv2D / Conv2DTranspose call is recorded with its shapes. The
+    convolutions are nearly all of the work; normalisation, activations and additions are left out.
+    Works on every Keras backend (no TensorFlow profiler)."""
+    records = []
+    originals = {cls: cls.call for cls in (keras.layers.Conv2D, keras.layers.Conv2DTranspose)}
 
-    concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(tf.TensorSpec(shape, tf.float32))
-    frozen = convert_variables_to_constants_v2(concrete)
-    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
-    options["output"] = "none"
-    return tf.compat.v1.profiler.profile(graph=frozen.graph, options=options).total_float_ops
+    def recorder(cls):
+        def call(layer, inputs, *a, **k):
+            out = originals[cls](layer, inputs, *a, **k)
+            records.append((cls, tuple(inputs.shape), tuple(out.shape), tuple(layer.kernel.shape), layer.groups if cls is keras.layers.Conv2D else 1))
+            return out
+        return call
+
+    try:
+        for cls in originals:
+            cls.call = recorder(cls)
+        model(np.zeros(shape, "float32"), training=False)
+    finally:
+        for cls, call in originals.items():
+            cls.call = call
+    flops = 0
+    for cls, in_shape, out_shape, kernel, groups in records:
+        kh, kw = kernel[:2]
+        if cls is keras.layers.Conv2D:  # kernel (kh, kw, cin/groups, cout)
+            flops += 2 * int(np.prod(out_shape)) * kh * kw * kernel[2]
+        else:  # Conv2DTranspose, kernel (kh, kw, cout, cin): every input value spreads over kh*kw*cout outputs
+            flops += 2 * int(np.prod(in_shape)) * kh * kw * kernel[2]
+    return flops
 
 
 def matmul_rate(n: int = 2048, repeats: int = 5) -> float:
