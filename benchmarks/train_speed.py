@@ -77,7 +77,8 @@ def original_scheme(folder: Path, n: int, args, extractor):
     def photo_loss(y_true, y_pred):
         return PIXEL * pixel_loss(y_true, y_pred) + TV * total_variation(y_pred)
 
-    combined.compile(keras.optimizers.Adam(1e-3), loss=[photo_loss, "mse"], loss_weights=[1.0, FEATURE])
+    combined.compile(keras.optimizers.Adam(1e-3), loss=[photo_loss, "mse"], loss_weights=[1.0, FEATURE],
+                     jit_compile=args.jit)
     order = np.random.default_rng(0).permutation(n)
 
     def step(i):
@@ -99,7 +100,7 @@ def original_scheme(folder: Path, n: int, args, extractor):
     return step
 
 
-def pipeline(pairs, folder: Path, args, extractor, jit_compile: bool):
+def pipeline(pairs, folder: Path, args, extractor, jit_compile):
     """This project's loop: packed memory map, prefetched seeded batches, one compiled step."""
     keras.utils.set_random_seed(0)
     generator = build_generator("scribbler", args.filters, args.blocks)
@@ -180,19 +181,23 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--filters", type=int, default=16)
     parser.add_argument("--blocks", type=int, default=3)
-    parser.add_argument("--xla", action="store_true", help="also time the pipeline with jit_compile (XLA)")
+    parser.add_argument("--xla", action="store_true", help="also time the pipeline with jit_compile=True (XLA)")
+    parser.add_argument("--jit", choices=["auto", "on", "off"], default="auto",
+                        help="jit_compile of both schemes: auto (Keras' default: XLA on JAX and on TensorFlow with a "
+                             "GPU, none on a TensorFlow CPU or PyTorch), on, off")
     args = parser.parse_args()
+    args.jit = {"auto": "auto", "on": True, "off": False}[args.jit]
 
     n = args.batch * (args.steps + 2)
     print(f"{args.size}x{args.size} px, batch {args.batch}, generator scribbler f{args.filters} r{args.blocks}, "
           f"{args.steps} steps x {args.rounds} rounds per scheme, {os.cpu_count()} CPU cores, Keras {keras.__version__} "
-          f"on {keras.backend.backend()}")
+          f"on {keras.backend.backend()}, jit_compile {args.jit}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         pairs = make_data(folder, n, args.size)
         extractor = vgg_feature_extractor("random", None, 0)
         schemes = {"original scheme": original_scheme(folder, n, args, extractor),
-                   "pipeline": pipeline(pairs, folder, args, extractor, jit_compile=False)}
+                   "pipeline": pipeline(pairs, folder, args, extractor, jit_compile=args.jit)}
         if args.xla:
             schemes["pipeline + XLA"] = pipeline(pairs, folder, args, extractor, jit_compile=True)
         for step in schemes.values():  # trace and warm up

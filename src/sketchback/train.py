@@ -226,7 +226,8 @@ def train(train_pairs: list, val_pairs: list, out_model: str | Path, out_history
     ``init_model`` starts from a saved generator (fine-tuning); its architecture is kept and the
     architecture arguments are ignored. ``deterministic`` makes TensorFlow ops deterministic
     (same seed, same weights); Keras then runs without XLA, so ``jit_compile`` only takes effect
-    with ``deterministic=False``. ``mixed_precision`` computes in float16 with float32 weights
+    with ``deterministic=False``. On the JAX backend the step is always compiled with XLA (Keras'
+    uncompiled JAX mode is for debugging and several times slower). ``mixed_precision`` computes in float16 with float32 weights
     (GPUs; new generators only, a fine-tuned one keeps the precision it was saved with).
     ``devices`` > 1 splits every batch across that many accelerators (:func:`data_parallel`);
     batches that do not fill all devices are then left out.
@@ -252,8 +253,13 @@ def train(train_pairs: list, val_pairs: list, out_model: str | Path, out_history
     fingerprint = run_fingerprint(options, train_pairs, val_pairs, init_model)
 
     seed_everything(seed, deterministic)
-    if jit_compile and deterministic:
+    backend = keras.backend.backend()
+    if jit_compile and deterministic and backend == "tensorflow":
         log.warning("%s: jit_compile is ignored because deterministic is on (Keras disables XLA under op determinism)", name)
+    if backend == "jax" and not jit_compile:
+        # Keras runs JAX without jit as an eager debugging mode, several times slower; XLA is how JAX runs
+        log.info("%s: JAX backend: the training step is compiled with XLA (jit_compile applies to TensorFlow and PyTorch)", name)
+        jit_compile = True
 
     log.info("%s: packing %d training shards into %s", name, len(train_pairs), work / "data")
     x_train, y_train = open_packed(pack_pairs(train_pairs, work / "data" / "train"))
