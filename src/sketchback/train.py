@@ -227,8 +227,9 @@ def train(train_pairs: list, val_pairs: list, out_model: str | Path, out_history
     architecture arguments are ignored. ``deterministic`` makes TensorFlow ops deterministic
     (same seed, same weights); Keras then runs without XLA, so ``jit_compile`` only takes effect
     with ``deterministic=False``. On the JAX backend the step is always compiled with XLA (Keras'
-    uncompiled JAX mode is for debugging and 1.6x slower per step on a CPU). ``mixed_precision`` computes in float16 with float32 weights
-    (GPUs; new generators only, a fine-tuned one keeps the precision it was saved with).
+    uncompiled JAX mode is for debugging and 1.6x slower per step on a CPU). ``mixed_precision``
+    computes in float16 with float32 weights (GPUs; new generators only, a fine-tuned one keeps
+    the precision it was saved with).
     ``devices`` > 1 splits every batch across that many accelerators (:func:`data_parallel`);
     batches that do not fill all devices are then left out.
 
