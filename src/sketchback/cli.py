@@ -176,6 +176,40 @@ class Progress:
         self.stream.flush()
 
 
+def convert_files(images: list[Path], targets: list[Path], convert) -> list[str]:
+    """Write ``convert(path)`` (uint8 RGB image, short description) of each file to its target.
+
+    Shows a progress bar for several files (a line per file when stderr is not a terminal); one
+    bad file does not stop the others. Returns one message per file that failed.
+    """
+    progress = Progress(len(images)) if len(images) > 1 else None
+    failed: list[str] = []
+    for path, target in zip(images, targets):
+        try:
+            image, description = convert(path)
+            write_image(target, image)
+        except Exception as exc:  # one bad file must not stop a folder; each failure is reported at the end
+            failed.append(str(exc) if isinstance(exc, UnreadableImage) else f"{path}: {type(exc).__name__}: {exc}")
+            if progress:
+                progress.step(path.name, "FAILED")
+            continue
+        if progress:
+            progress.step(path.name, f"{description} -> {target}")
+        else:
+            print(f"{path} ({description}) -> {target}", file=sys.stderr)
+    return failed
+
+
+def report_failures(failed: list[str], total: int, inputs: str) -> int:
+    """List the failures on stderr; the exit status: 1 if any file failed, else 0."""
+    if not failed:
+        return 0
+    print(f"sketchback: error: {len(failed)} of {total} {inputs} failed:", file=sys.stderr)
+    for message in failed:
+        print(f"  {message}", file=sys.stderr)
+    return 1
+
+
 def cmd_predict(args) -> int:
     import cv2
 
@@ -188,34 +222,19 @@ def cmd_predict(args) -> int:
     if args.size is not None and args.size < 4:
         raise ValueError(f"--size {args.size}: give at least 4 px")
     generator = load_generator(args.model)
-    progress = Progress(len(images)) if len(images) > 1 else None
-    failed: list[str] = []
+
+    def convert(path: Path) -> tuple[np.ndarray, str]:
+        grey = read_grey(path)
+        photo = predict_photo(generator, grey, max_side=args.max_side, size=args.size)
+        result = np.concatenate([cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB), photo], axis=1) if args.side_by_side else photo
+        return result, f"{grey.shape[1]}x{grey.shape[0]} px"
+
     start = time.perf_counter()
-    for path, target in zip(images, targets):
-        try:
-            grey = read_grey(path)
-            photo = predict_photo(generator, grey, max_side=args.max_side, size=args.size)
-            result = np.concatenate([cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB), photo], axis=1) if args.side_by_side else photo
-            write_image(target, result)
-        except Exception as exc:  # one bad file must not stop a folder; each failure is reported below
-            failed.append(str(exc) if isinstance(exc, UnreadableImage) else f"{path}: {type(exc).__name__}: {exc}")
-            if progress:
-                progress.step(path.name, "FAILED")
-            continue
-        if progress:
-            progress.step(path.name, f"{grey.shape[1]}x{grey.shape[0]} px -> {target}")
-        else:
-            print(f"{path} ({grey.shape[1]}x{grey.shape[0]} px) -> {target}", file=sys.stderr)
-    done = len(images) - len(failed)
+    failed = convert_files(images, targets, convert)
     if len(images) > 1:
-        print(f"{done} of {len(images)} sketches turned into photos in {out} ({time.perf_counter() - start:.1f} s)",
-              file=sys.stderr)
-    if failed:
-        print(f"sketchback: error: {len(failed)} of {len(images)} sketches failed:", file=sys.stderr)
-        for message in failed:
-            print(f"  {message}", file=sys.stderr)
-        return 1
-    return 0
+        print(f"{len(images) - len(failed)} of {len(images)} sketches turned into photos in {out} "
+              f"({time.perf_counter() - start:.1f} s)", file=sys.stderr)
+    return report_failures(failed, len(images), "sketches")
 
 
 def cmd_sketch(args) -> int:
@@ -236,27 +255,12 @@ def cmd_sketch(args) -> int:
             log.warning("style: VGG16 with seeded random filters (the demo's); for the study's look pass "
                         "--set vgg_weights=resources/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5")
     sketch_fn = METHODS[args.method]
-    progress = Progress(len(images)) if len(images) > 1 else None
-    failed: list[str] = []
-    for path, target in zip(images, targets):
-        try:
-            sketch = sketch_fn(read_grey(path), **params, **seeded)
-            write_image(target, cv2.cvtColor(sketch, cv2.COLOR_GRAY2RGB))
-        except Exception as exc:  # one bad file must not stop a folder; each failure is reported below
-            failed.append(str(exc) if isinstance(exc, UnreadableImage) else f"{path}: {type(exc).__name__}: {exc}")
-            if progress:
-                progress.step(path.name, "FAILED")
-            continue
-        if progress:
-            progress.step(path.name, f"-> {target}")
-        else:
-            print(f"{path} ({args.method} sketch, {sketch.shape[1]}x{sketch.shape[0]} px) -> {target}", file=sys.stderr)
-    if failed:
-        print(f"sketchback: error: {len(failed)} of {len(images)} photos failed:", file=sys.stderr)
-        for message in failed:
-            print(f"  {message}", file=sys.stderr)
-        return 1
-    return 0
+
+    def convert(path: Path) -> tuple[np.ndarray, str]:
+        sketch = sketch_fn(read_grey(path), **params, **seeded)
+        return cv2.cvtColor(sketch, cv2.COLOR_GRAY2RGB), f"{args.method} sketch, {sketch.shape[1]}x{sketch.shape[0]} px"
+
+    return report_failures(convert_files(images, targets, convert), len(images), "photos")
 
 
 def main(argv: list[str] | None = None) -> int:
