@@ -202,6 +202,16 @@ def test_bad_parameters_are_named(params, msg):
         style.resolve_params(params)
 
 
+def test_images_too_small_for_the_deepest_layer_are_named():
+    # the default layers reach block3 (two 2x2 poolings before it): 4 px is the least that works
+    assert style.style_sketch(line_photo(4, 6), **QUICK).shape == (4, 6)
+    with pytest.raises(ValueError, match=r"block3, which needs images of at least 4x4 px; got 6x3"):
+        style.style_sketch(line_photo(3, 6), **QUICK)
+    # with shallower layers, smaller images are fine
+    shallow = {"content_layer": "block1_conv2", "style_layers": ["block1_conv1"]}
+    assert style.style_sketch(line_photo(1, 1), **shallow, **QUICK).shape == (1, 1)
+
+
 # --------------------------------------------------------------------------- the DAG
 
 def test_dag_pairs_style_shards_with_themselves_and_fetches_real_weights(tmp_path):

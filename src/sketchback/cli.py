@@ -110,17 +110,17 @@ def write_image(path: Path, rgb: np.ndarray) -> None:
         tmp.write_bytes(encoded.tobytes())
 
 
-def output_paths(images: list[Path], source: Path, out: Path) -> list[Path]:
-    """Where each input's photo goes.
+def output_paths(images: list[Path], source: Path, out: Path, made: str = "photos") -> list[Path]:
+    """Where each input's output (a photo, or a sketch: ``made``) goes.
 
-    One sketch file: OUT itself when it names a .png/.jpg file, else OUT/<name>.png. A folder:
-    OUT/<name>.png for each sketch (<name>_<suffix>.png where two share a name, a.png and a.jpg).
+    One input file: OUT itself when it names a .png/.jpg file, else OUT/<name>.png. A folder:
+    OUT/<name>.png for each input (<name>_<suffix>.png where two share a name, a.png and a.jpg).
     """
     if not source.is_dir():
         if out.is_dir() or not out.suffix:
             return [out / f"{source.stem}.png"]
         if out.suffix.lower() not in OUTPUT_SUFFIXES:
-            raise ValueError(f"{out}: cannot write {out.suffix!r} photos; name a .png or .jpg file, or a folder")
+            raise ValueError(f"{out}: cannot write {out.suffix!r} {made}; name a .png or .jpg file, or a folder")
         return [out]
     if (out.exists() and not out.is_dir()) or out.suffix.lower() in IMAGE_SUFFIXES:
         raise ValueError(f"{out}: INPUT {source} is a folder, so OUT must be a folder, not a file")
@@ -244,7 +244,7 @@ def cmd_sketch(args) -> int:
 
     source, out = Path(args.photo), Path(args.out)
     images = find_images(source)
-    targets = output_paths(images, source, out)
+    targets = output_paths(images, source, out, made="sketches")
     refuse_to_overwrite(source, out, targets, made="sketches", inputs="photos")
     params = parse_settings(args.set)
     check_params(args.method, params)  # unknown or bad parameters fail before any image is read

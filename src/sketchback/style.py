@@ -283,6 +283,11 @@ def style_transfer(grey: np.ndarray, seeds, params: dict | None = None, *, vgg_s
     if len(grey) == 0:
         return out
     layers = (p["content_layer"], *p["style_layers"])
+    deepest = max(int(layer.removeprefix("block")[0]) for layer in layers)  # "block3_conv1" -> 3
+    smallest = 2 ** (deepest - 1)  # each VGG16 block before it halves the image
+    if min(grey.shape[1:]) < smallest:
+        raise ValueError(f"style transfer reads VGG16 block{deepest}, which needs images of at least {smallest}x{smallest} "
+                         f"px; got {grey.shape[2]}x{grey.shape[1]}")
     model = vgg_features(p["vgg_weights"], p["vgg_md5"], int(vgg_seed), layers)
     style = load_style_image(p["style_image"], p["style_size"])
     style_feats = model(ops.convert_to_tensor(np.repeat(style[None, ..., None], 3, -1).astype("float32") / 255.0))[1:]
