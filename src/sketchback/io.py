@@ -90,16 +90,18 @@ def _map_npz(path: Path) -> dict[str, np.ndarray]:
     with zipfile.ZipFile(path) as archive, open(path, "rb") as fh:
         for info in archive.infolist():
             key = info.filename.removesuffix(".npy")
-            if info.compress_type != zipfile.ZIP_STORED:
+            version = None
+            if info.compress_type == zipfile.ZIP_STORED:
+                fh.seek(info.header_offset)
+                fields = _LOCAL_HEADER.unpack(fh.read(_LOCAL_HEADER.size))
+                if fields[0] != b"PK\x03\x04":
+                    raise ValueError(f"member {info.filename} has no local header")
+                fh.seek(info.header_offset + _LOCAL_HEADER.size + fields[-2] + fields[-1])
+                version = np.lib.format.read_magic(fh)
+            if version not in ((1, 0), (2, 0)):  # compressed, or a header format read the usual way
                 with archive.open(info) as member:
                     arrays[key] = np.lib.format.read_array(member, allow_pickle=False)
                 continue
-            fh.seek(info.header_offset)
-            fields = _LOCAL_HEADER.unpack(fh.read(_LOCAL_HEADER.size))
-            if fields[0] != b"PK\x03\x04":
-                raise ValueError(f"member {info.filename} has no local header")
-            fh.seek(info.header_offset + _LOCAL_HEADER.size + fields[-2] + fields[-1])
-            version = np.lib.format.read_magic(fh)
             read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
             shape, fortran, dtype = read_header(fh)
             if dtype.hasobject:
