@@ -3,7 +3,7 @@
 ``pencil`` is the colour-dodge trick of Sangkloy et al. (Scribbler), optionally on grainy paper;
 ``xdog`` is Winnemöller et al. 2012; ``style`` is neural style transfer toward a pencil drawing
 (``sketchback.style``). Each is a function of (image, parameters, seed). ``sketch_images`` runs a
-whole batch through the same numerics vectorised (one OpenCV call per batch or per 16 images
+whole batch through the same numerics vectorised (one OpenCV call per chunk of up to 16 images
 instead of per image, float32, no temporary float64 copies), and ``sketch_shard`` is the workflow's
 entry point.
 """
