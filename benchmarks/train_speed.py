@@ -38,6 +38,7 @@ from pathlib import Path
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import sketchback  # noqa: E402,F401  -- the project's TensorFlow CPU settings, before keras starts TensorFlow
 import cv2  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
