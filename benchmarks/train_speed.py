@@ -140,7 +140,7 @@ def forward_flops(model: keras.Model, shape) -> int:
     def recorder(cls):
         def call(layer, inputs, *a, **k):
             out = originals[cls](layer, inputs, *a, **k)
-            records.append((cls, tuple(inputs.shape), tuple(out.shape), tuple(layer.kernel.shape), layer.groups if cls is keras.layers.Conv2D else 1))
+            records.append((cls, tuple(inputs.shape), tuple(out.shape), tuple(layer.kernel.shape)))
             return out
         return call
 
@@ -152,7 +152,7 @@ def forward_flops(model: keras.Model, shape) -> int:
         for cls, call in originals.items():
             cls.call = call
     flops = 0
-    for cls, in_shape, out_shape, kernel, groups in records:
+    for cls, in_shape, out_shape, kernel in records:
         kh, kw = kernel[:2]
         if cls is keras.layers.Conv2D:  # kernel (kh, kw, cin/groups, cout)
             flops += 2 * int(np.prod(out_shape)) * kh * kw * kernel[2]

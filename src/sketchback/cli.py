@@ -248,12 +248,11 @@ def cmd_sketch(args) -> int:
     refuse_to_overwrite(source, out, targets, made="sketches", inputs="photos")
     params = parse_settings(args.set)
     check_params(args.method, params)  # unknown or bad parameters fail before any image is read
-    seeded = {"seed": args.seed} if args.method == "pencil" else {}
-    if args.method == "style":
-        seeded = {"seed": args.seed, "vgg_seed": args.seed}
-        if params.get("vgg_weights", "random") == "random":
-            log.warning("style: VGG16 with seeded random filters (the demo's); for the study's look pass "
-                        "--set vgg_weights=resources/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5")
+    # the seeded parts: pencil's paper grain; style's starting noise and its random VGG16 filters
+    seeded = {"pencil": {"seed": args.seed}, "xdog": {}, "style": {"seed": args.seed, "vgg_seed": args.seed}}[args.method]
+    if args.method == "style" and params.get("vgg_weights", "random") == "random":
+        log.warning("style: VGG16 with seeded random filters (the demo's); for the study's look pass "
+                    "--set vgg_weights=resources/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5")
     sketch_fn = METHODS[args.method]
 
     def convert(path: Path) -> tuple[np.ndarray, str]:

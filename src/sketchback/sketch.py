@@ -181,10 +181,10 @@ def _dog(grey: np.ndarray, kx1, ky1, kx2, ky2) -> np.ndarray:
     return np.subtract(s, g2, out=s)
 
 
-def _xdog_chunk(grey: np.ndarray, sigma: float, k: float, p: float, epsilon: float, phi: float) -> np.ndarray:
-    """XDoG of uint8 (m,H,W) grey images (a chunk of ``_chunk_size`` images)."""
+def _xdog_chunk(grey: np.ndarray, kernels: tuple[np.ndarray, ...], epsilon: float, phi: float) -> np.ndarray:
+    """XDoG of uint8 (m,H,W) grey images (a chunk of ``_chunk_size`` images); ``kernels`` from
+    ``_xdog_kernels``, made once per batch."""
     m, h, w = grey.shape
-    kernels = _xdog_kernels(sigma, k, p)
     # The images are blurred as one tall image (a cv2 call per chunk, not per image): each is padded
     # above and below with its own reflect-101 rows, more than either kernel's radius, so every
     # kept pixel sees exactly the pixels it would see blurred alone (bit-identical results).
@@ -239,7 +239,7 @@ def xdog(
     pencil pressure, instead of the binary speckle of a hard threshold.
     """
     params = _check_xdog(sigma, k, p, epsilon, phi)
-    return _xdog_chunk(to_grey(image)[None], *params)[0]
+    return _xdog_chunk(to_grey(image)[None], _xdog_kernels(*params[:3]), *params[3:])[0]
 
 
 METHODS: dict[str, Callable[..., np.ndarray]] = {"pencil": pencil_sketch, "xdog": xdog, "style": _style.style_sketch}
@@ -323,13 +323,14 @@ def sketch_images(images: np.ndarray, method: str, params: dict | None = None, *
         ksize, sigma, paper = _check_pencil(p["blur_ksize"], p["blur_sigma"], p["paper"])
     else:
         xdog_params = _check_xdog(*(p[key] for key in ("sigma", "k", "p", "epsilon", "phi")))
+        kernels, (epsilon, phi) = _xdog_kernels(*xdog_params[:3]), xdog_params[3:]
     # chunk by chunk, so the grey images, blurs and sketches of a chunk stay in the CPU's cache
     for lo in range(0, len(images), chunk):
         grey = _grey_chunk(images[lo:lo + chunk])
         if method == "pencil":
             out[lo:lo + chunk] = _pencil_chunk(grey, ksize, sigma)
         else:
-            out[lo:lo + chunk] = _xdog_chunk(grey, *xdog_params)
+            out[lo:lo + chunk] = _xdog_chunk(grey, kernels, epsilon, phi)
     if method == "pencil" and paper > 0:
         for i, row in enumerate(rows):
             out[i] = _add_paper(out[i], paper, image_seed(seed, row))
