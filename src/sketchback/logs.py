@@ -58,7 +58,7 @@ def job_log(path: str | os.PathLike, level: int = logging.INFO):
     try:
         yield
     except Exception:
-        logging.getLogger("sketchback").exception("job failed")
+        logger.exception("job failed")
         raise
     finally:
         logger.removeHandler(handler)
