@@ -22,8 +22,11 @@ same script measures a GPU machine that has JAX or PyTorch but no TensorFlow, e.
     KERAS_BACKEND=jax python benchmarks/train_speed.py --size 128 --batch 64 --filters 32 --blocks 5
 (the matmul rate it prints is the CPU's; compare a GPU's images/s between the two schemes).
 
+On a GPU it also prints the backend's own fp32 matrix-multiply rate on that device, and
+``--mixed-precision`` runs both schemes under Keras' mixed_float16 policy (the study's GPU setting).
+
 Usage: python benchmarks/train_speed.py [--size 64] [--batch 16] [--steps 12] [--rounds 3]
-           [--filters 16] [--blocks 3] [--xla]
+           [--filters 16] [--blocks 3] [--xla] [--jit auto|on|off] [--mixed-precision]
 """
 
 from __future__ import annotations
@@ -66,6 +69,12 @@ def make_data(folder: Path, n: int, size: int):
     return [(folder / "photos.npz", folder / "sketches.npz")]
 
 
+def optimizer(args):
+    """Adam, with loss scaling under mixed precision (as ``sketchback.train`` does)."""
+    adam = keras.optimizers.Adam(1e-3)
+    return keras.optimizers.LossScaleOptimizer(adam) if args.mixed_precision else adam
+
+
 def original_scheme(folder: Path, n: int, args, extractor):
     """The original loop: decode files per step, VGG predict in NumPy land, then train_on_batch."""
     keras.utils.set_random_seed(0)
@@ -78,8 +87,7 @@ def original_scheme(folder: Path, n: int, args, extractor):
     def photo_loss(y_true, y_pred):
         return PIXEL * pixel_loss(y_true, y_pred) + TV * total_variation(y_pred)
 
-    combined.compile(keras.optimizers.Adam(1e-3), loss=[photo_loss, "mse"], loss_weights=[1.0, FEATURE],
-                     jit_compile=args.jit)
+    combined.compile(optimizer(args), loss=[photo_loss, "mse"], loss_weights=[1.0, FEATURE], jit_compile=args.jit)
     order = np.random.default_rng(0).permutation(n)
 
     def step(i):
@@ -105,8 +113,7 @@ def pipeline(pairs, folder: Path, args, extractor, jit_compile):
     """This project's loop: packed memory map, prefetched seeded batches, one compiled step."""
     keras.utils.set_random_seed(0)
     generator = build_generator("scribbler", args.filters, args.blocks)
-    generator.compile(keras.optimizers.Adam(1e-3), loss=SketchInversionLoss(extractor, PIXEL, FEATURE, TV),
-                      jit_compile=jit_compile)
+    generator.compile(optimizer(args), loss=SketchInversionLoss(extractor, PIXEL, FEATURE, TV), jit_compile=jit_compile)
     sketches, photos = open_packed(pack_pairs(pairs, folder / f"packed-{jit_compile}"))
     state = {"stream": iter(()), "epoch": 0}
 
@@ -168,6 +175,22 @@ def matmul_rate(n: int = 2048, repeats: int = 5) -> float:
     return 2 * n ** 3 / best
 
 
+def backend_matmul_rate(n: int = 4096, repeats: int = 10) -> tuple[float, str]:
+    """fp32 matrix-multiply rate of the Keras backend on its default device (a GPU where there is
+    one), and that device's name. The product is read back to the host to end each timing."""
+    a = keras.ops.convert_to_tensor(np.random.default_rng(0).random((n, n), dtype=np.float32))
+    keras.ops.convert_to_numpy(keras.ops.matmul(a, a)[0, 0])
+
+    def run():
+        b = a
+        for _ in range(repeats):
+            b = keras.ops.matmul(a, b) * (1.0 / n)  # chained, so no product can be skipped
+        keras.ops.convert_to_numpy(b[0, 0])
+
+    best = min(_timed(run) for _ in range(3))
+    return 2 * n ** 3 * repeats / best, str(getattr(a, "device", None) or "cpu")
+
+
 def _timed(fn) -> float:
     start = time.perf_counter()
     fn()
@@ -186,13 +209,17 @@ def main():
     parser.add_argument("--jit", choices=["auto", "on", "off"], default="auto",
                         help="jit_compile of both schemes: auto (Keras' default: XLA on JAX and on TensorFlow with a "
                              "GPU, none on a TensorFlow CPU or PyTorch), on, off")
+    parser.add_argument("--mixed-precision", action="store_true",
+                        help="both schemes under the mixed_float16 policy with loss scaling (the study's GPU setting)")
     args = parser.parse_args()
+    if args.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
     args.jit = {"auto": "auto", "on": True, "off": False}[args.jit]
 
     n = args.batch * (args.steps + 2)
     print(f"{args.size}x{args.size} px, batch {args.batch}, generator scribbler f{args.filters} r{args.blocks}, "
           f"{args.steps} steps x {args.rounds} rounds per scheme, {os.cpu_count()} CPU cores, Keras {keras.__version__} "
-          f"on {keras.backend.backend()}, jit_compile {args.jit}")
+          f"on {keras.backend.backend()}, jit_compile {args.jit}, policy {keras.mixed_precision.global_policy().name}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         pairs = make_data(folder, n, args.size)
@@ -218,11 +245,13 @@ def main():
     peak = matmul_rate()
     base = statistics.median(rates["original scheme"])
     print(f"training FLOPs per image: {per_image / 1e9:.2f} GFLOP; NumPy fp32 matmul (2048^2): {peak / 1e9:.1f} GFLOP/s")
+    device_peak, device = backend_matmul_rate()
+    print(f"{keras.backend.backend()} fp32 matmul (4096^2) on {device}: {device_peak / 1e9:.1f} GFLOP/s")
     for name, values in rates.items():
         rate = statistics.median(values)
         print(f"{name:16s} {rate:7.1f} img/s (rounds: {', '.join(f'{v:.1f}' for v in values)})  "
               f"{rate * per_image / 1e9:6.1f} GFLOP/s = {rate * per_image / peak:4.0%} of matmul  "
-              f"ratio to original {rate / base:.2f}x")
+              f"({rate * per_image / device_peak:4.0%} of the backend's)  ratio to original {rate / base:.2f}x")
     print("time per image in each part of a step (ms):")
     images = args.steps * args.batch * args.rounds
     for name, step in schemes.items():
