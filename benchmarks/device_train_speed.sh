@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Training throughput on a lent GPU machine (no TensorFlow there): Keras 3 on JAX, then PyTorch.
-# Needs the wheels keras, namex and optree in .whl/ (see the README's "Training speed" section);
+# Uses keras as installed, or the wheels in .whl/ (keras, namex, optree: see the README's training section);
 # writes one log per run under $OUT (or ./device-logs). Each run is capped so the whole script ends
 # within about 7 minutes.
 set -u
 out=${OUT:-device-logs}
 mkdir -p "$out"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:src PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2
+if compgen -G ".whl/*.whl" >/dev/null; then  # a machine that cannot fetch packages: carried wheels
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+    export PYTHONPATH=/tmp/site
+fi
+python3 -c "import keras" || { echo "keras is missing: pip install keras, or put its wheels in .whl/ (README)"; exit 1; }
+export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}src PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 study=${STUDY_ARGS:-"--size 128 --filters 32 --blocks 5 --steps 20 --rounds 3"}
 run() {  # name, seconds, backend, arguments

@@ -14,15 +14,13 @@ The schemes run in alternating rounds so that background load hits both alike; e
 the median images/s over the rounds. It also prints the FLOPs per image (the convolutions of the
 forward passes, counted from their shapes; a training step is counted as 3x the generator's
 forward pass plus 3x the VGG16 forward pass: target, prediction, gradient to the prediction), the
-FLOP rate reached and the machine's fp32 matrix-multiply rate measured with NumPy, and where each
-scheme's time per image goes (input, separate VGG predict, training step).
+FLOP rate reached against the fp32 matrix-multiply rate (NumPy's on a CPU, the backend's on a
+GPU), and where each scheme's time per image goes (input, separate VGG predict, training step).
 
 It runs on any Keras backend (KERAS_BACKEND=tensorflow, the default here, jax or torch), so the
 same script measures a GPU machine that has JAX or PyTorch but no TensorFlow, e.g.
-    KERAS_BACKEND=jax python benchmarks/train_speed.py --size 128 --batch 64 --filters 32 --blocks 5
-(the matmul rate it prints is the CPU's; compare a GPU's images/s between the two schemes).
-
-On a GPU it also prints the backend's own fp32 matrix-multiply rate on that device, and
+    KERAS_BACKEND=jax python benchmarks/train_speed.py --size 128 --batch 32 --filters 32 --blocks 5
+(``benchmarks/device_train_speed.sh`` runs the study's settings on JAX and PyTorch that way).
 ``--mixed-precision`` runs both schemes under Keras' mixed_float16 policy (the study's GPU setting).
 
 Usage: python benchmarks/train_speed.py [--size 64] [--batch 16] [--steps 12] [--rounds 3]
@@ -247,11 +245,13 @@ def main():
     print(f"training FLOPs per image: {per_image / 1e9:.2f} GFLOP; NumPy fp32 matmul (2048^2): {peak / 1e9:.1f} GFLOP/s")
     device_peak, device = backend_matmul_rate()
     print(f"{keras.backend.backend()} fp32 matmul (4096^2) on {device}: {device_peak / 1e9:.1f} GFLOP/s")
+    # on a CPU, NumPy's rate is the machine's; on a GPU only the backend's own rate there means anything
+    reference = peak if "cpu" in device.lower() else device_peak
     for name, values in rates.items():
         rate = statistics.median(values)
         print(f"{name:16s} {rate:7.1f} img/s (rounds: {', '.join(f'{v:.1f}' for v in values)})  "
-              f"{rate * per_image / 1e9:6.1f} GFLOP/s = {rate * per_image / peak:4.0%} of matmul  "
-              f"({rate * per_image / device_peak:4.0%} of the backend's)  ratio to original {rate / base:.2f}x")
+              f"{rate * per_image / 1e9:8.1f} GFLOP/s = {rate * per_image / reference:4.0%} of "
+              f"{'NumPy' if reference is peak else keras.backend.backend()}'s matmul  ratio to original {rate / base:.2f}x")
     print("time per image in each part of a step (ms):")
     images = args.steps * args.batch * args.rounds
     for name, step in schemes.items():
