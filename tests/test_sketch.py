@@ -168,6 +168,20 @@ def test_bad_batches_rejected():
         xdog(white(), sigma=0)
 
 
+def test_sketches_written_into_a_given_array():
+    # sketch_shard fills its shard's array slice by slice; the result is the same as a new array
+    photos = photos_of(20, 30, 5)
+    shard = np.zeros((7, 20, 30), np.uint8)
+    for method in FAST:
+        written = sketch_images(photos, method, {}, seed=2, out=shard[1:6])
+        assert np.shares_memory(written, shard)
+        np.testing.assert_array_equal(shard[1:6], sketch_images(photos, method, {}, seed=2))
+        assert not shard[[0, 6]].any()
+    for bad in (np.zeros((5, 20, 31), np.uint8), np.zeros((5, 20, 30), np.float32), [[0]]):
+        with pytest.raises(ValueError, match=r"out must be a uint8 array of shape \(5, 20, 30\)"):
+            sketch_images(photos, "xdog", {}, out=bad)
+
+
 # --------------------------------------------------------------------------- golden files
 
 def golden_photo():
@@ -212,10 +226,11 @@ def photos_of(h, w, n, seed=0):
     ("pencil", {}), ("pencil", {"blur_ksize": 5, "blur_sigma": 1.5}), ("pencil", {"paper": 0.2}),
     ("xdog", {}), ("xdog", {"sigma": 2.5, "k": 2.0, "p": 10, "epsilon": 0.05, "phi": 8}),
 ])
-@pytest.mark.parametrize("h, w", [(37, 53), (4, 40), (64, 64), (150, 160)])
+@pytest.mark.parametrize("h, w", [(37, 53), (4, 40), (64, 64), (150, 160), (24, 178), (9, 500)])
 def test_batch_is_bit_identical_to_image_by_image(method, params, h, w):
     # 37 images cross the 16-image chunks (13-image XDoG chunks at 150x160, its pixel budget);
-    # 4-px-high images are shorter than XDoG's padding
+    # 4-px-high images are shorter than XDoG's padding; XDoG lays 178- and 500-px-wide images side
+    # by side (the others stacked), where each image's SIMD lanes must match its own
     photos = photos_of(h, w, 37)
     rows = np.arange(100, 137)
     batch = sketch_images(photos, method, params, seed=3, rows=rows)
@@ -224,13 +239,14 @@ def test_batch_is_bit_identical_to_image_by_image(method, params, h, w):
         np.testing.assert_array_equal(batch[i], METHODS[method](photos[i], **params, **seed))
 
 
-def test_xdog_matches_the_plain_formula():
+@pytest.mark.parametrize("h, w", [(96, 96), (110, 178)])
+def test_xdog_matches_the_plain_formula(h, w):
     # xdog filters the uint8 grey image with the scales 1/255, (1+p) and p folded into the kernels
-    # and evaluates tanh only where S < epsilon; the plain formula below blurs g = grey/255 and
-    # evaluates tanh everywhere. The two round differently in float32 (S differs by ~1e-6), which
-    # can move a pixel that sits on a rounding boundary by one grey level: allowed on at most 0.1%
-    # of the pixels, nothing more.
-    photo = photos_of(96, 96, 1)[0]
+    # (images 178 px wide among others, laid side by side) and evaluates tanh only where
+    # S < epsilon; the plain formula below blurs g = grey/255 alone and evaluates tanh everywhere.
+    # The two round differently in float32 (S differs by ~1e-6), which can move a pixel that sits
+    # on a rounding boundary by one grey level: allowed on at most 0.1% of the pixels, nothing more.
+    photo = photos_of(h, w, 1)[0]
     g = to_grey(photo).astype(np.float32) / 255.0
     g1 = cv2.GaussianBlur(g, (0, 0), 0.8, borderType=cv2.BORDER_REFLECT_101)
     g2 = cv2.GaussianBlur(g, (0, 0), 1.6 * 0.8, borderType=cv2.BORDER_REFLECT_101)

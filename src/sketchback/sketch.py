@@ -181,27 +181,57 @@ def _dog(grey: np.ndarray, kx1, ky1, kx2, ky2) -> np.ndarray:
     return np.subtract(s, g2, out=s)
 
 
+# OpenCV's SIMD row filters step 32 pixels at a time (AVX2; 16 with SSE or NEON) and finish each row
+# with scalar code that rounds differently. Images laid side by side therefore start at multiples of
+# this many pixels, so each meets the same lanes as when blurred alone (bit-identical results).
+_LANES = 64
+
+
+def _wide_width(w: int, r: int) -> int:
+    """Width of one image's slot in the side-by-side layout: the image, ``r`` mirrored columns on each
+    side, rounded up to ``_LANES``."""
+    return -(-(w + 2 * r) // _LANES) * _LANES
+
+
 def _xdog_chunk(grey: np.ndarray, kernels: tuple[np.ndarray, ...], epsilon: float, phi: float) -> np.ndarray:
     """XDoG of uint8 (m,H,W) grey images (a chunk of ``_chunk_size`` images); ``kernels`` from
-    ``_xdog_kernels``, made once per batch."""
+    ``_xdog_kernels``, made once per batch.
+
+    The images are blurred together, a cv2 call per chunk instead of per image, each surrounded by
+    its own reflect-101 pixels (more than either kernel's radius), so every kept pixel sees exactly
+    the pixels it would see blurred alone: bit-identical results whatever the chunk. Two layouts:
+    side by side (one wide image, mirrored columns between the images) where the slot rounding
+    wastes at most 1/8 of the width, since OpenCV filters long rows faster (17% less time per
+    CelebA-size image here), and stacked (one tall image, mirrored rows between the images)
+    otherwise (128 px images: no scalar tail, and side by side would blur 50% more columns).
+    """
     m, h, w = grey.shape
-    # The images are blurred as one tall image (a cv2 call per chunk, not per image): each is padded
-    # above and below with its own reflect-101 rows, more than either kernel's radius, so every
-    # kept pixel sees exactly the pixels it would see blurred alone (bit-identical results).
     r = max(len(kernels[1]), len(kernels[3])) // 2 + 1
-    tall = h > r
-    if tall:
+    slot = _wide_width(w, r)
+    if w > r and slot - w <= w // 8:
+        wide = np.zeros((h, m, slot), np.uint8)
+        wide[:, :, r:r + w] = grey.transpose(1, 0, 2)
+        wide[:, :, :r] = wide[:, :, 2 * r:r:-1]
+        wide[:, :, r + w:2 * r + w] = wide[:, :, r + w - 2:w - 2:-1]
+        s = _dog(wide.reshape(h, m * slot), *kernels)
+        return _ramp(s, epsilon, phi).reshape(h, m, slot)[:, :, r:r + w].transpose(1, 0, 2)
+    if h > r:
         s = _dog(np.pad(grey, ((0, 0), (r, r), (0, 0)), mode="reflect").reshape(-1, w), *kernels)
-    else:  # images shorter than the padding: blur them one by one
-        s = np.stack([_dog(np.ascontiguousarray(x), *kernels) for x in grey])
-    # T = 1 at or above epsilon: only the (usually few) pixels below it need the tanh ramp. Done
-    # on the contiguous tall image, padding rows included, and cut to the images at the end.
-    s = s.reshape(-1)
-    out = np.full(s.shape, 255, np.uint8)
-    dark = np.flatnonzero(s < epsilon)
-    t = 1.0 + np.tanh(phi * (s[dark] - epsilon))
-    out[dark] = np.clip(np.rint(t * 255.0), 0, 255).astype(np.uint8)
-    return out.reshape(m, -1, w)[:, r:r + h] if tall else out.reshape(m, h, w)
+        return _ramp(s, epsilon, phi).reshape(m, -1, w)[:, r:r + h]
+    # images too small to pad: blur them one by one
+    return np.stack([_ramp(_dog(np.ascontiguousarray(x), *kernels), epsilon, phi) for x in grey])
+
+
+def _ramp(s: np.ndarray, epsilon: float, phi: float) -> np.ndarray:
+    """T as uint8 of float32 S (any shape, contiguous): 255 at or above epsilon; only the (usually few)
+    pixels below it need the tanh ramp. There phi >= 0 and S < epsilon, so T = 1 + tanh(...) lies in
+    [0, 1] and round(255 T) needs no clipping."""
+    flat = s.reshape(-1)
+    out = np.full(flat.shape, 255, np.uint8)
+    dark = np.flatnonzero(flat < epsilon)
+    t = 1.0 + np.tanh(phi * (flat[dark] - epsilon))
+    out[dark] = np.rint(t * 255.0).astype(np.uint8)
+    return out.reshape(s.shape)
 
 
 def _chunk_size(method: str, h: int, w: int) -> int:
@@ -294,7 +324,7 @@ def _check_batch(images) -> None:
 
 
 def sketch_images(images: np.ndarray, method: str, params: dict | None = None, *, seed: int = 0,
-                  rows: np.ndarray | None = None) -> np.ndarray:
+                  rows: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """Sketch a batch of photos with one method and one parameter set.
 
     images: uint8 (N,H,W,3) RGB, 0..255.  method: a key of ``METHODS``.  params: keyword
@@ -302,6 +332,8 @@ def sketch_images(images: np.ndarray, method: str, params: dict | None = None, *
     image i gets ``image_seed(seed, rows[i])`` (rows default to 0..N-1), so its sketch does not
     depend on the rest of the batch.  Every image given is sketched: the style subset keys
     (``max_images``, ``every_nth``) are applied by ``sketch_shard``.
+    out: a uint8 (N,H,W) array to write the sketches into (pencil and xdog), e.g. a slice of a
+    shard's sketches, instead of a new one.
     Returns uint8 (N,H,W), 0..255, white paper with dark lines: what the method gives for each
     image alone with ``seed=image_seed(seed, rows[i])`` (and, for style, ``vgg_seed=seed``; equal
     up to float rounding there, since a batch goes through VGG16 together).
@@ -312,13 +344,18 @@ def sketch_images(images: np.ndarray, method: str, params: dict | None = None, *
     rows = np.arange(len(images)) if rows is None else np.asarray(rows)
     if rows.shape != (len(images),):
         raise ValueError(f"rows must give one dataset row per image: {len(images)} images, rows of shape {rows.shape}")
+    if out is not None and (method == "style" or not isinstance(out, np.ndarray) or out.dtype != np.uint8
+                            or out.shape != images.shape[:3]):
+        raise ValueError(f"out must be a uint8 array of shape {images.shape[:3]}, for pencil and xdog only; "
+                         f"got {getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')} for {method}")
     if len(images) == 0:
-        return np.empty(images.shape[:3], np.uint8)
+        return np.empty(images.shape[:3], np.uint8) if out is None else out
     chunk = _chunk_size(method, *images.shape[1:3])
     if method == "style":
         grey = np.concatenate([_grey_chunk(images[lo:lo + chunk]) for lo in range(0, len(images), chunk)])
         return _style.style_transfer(grey, [image_seed(seed, r) for r in rows], p, vgg_seed=seed, progress=True)
-    out = np.empty(images.shape[:3], np.uint8)
+    if out is None:
+        out = np.empty(images.shape[:3], np.uint8)
     if method == "pencil":
         ksize, sigma, paper = _check_pencil(p["blur_ksize"], p["blur_sigma"], p["paper"])
     else:
@@ -366,7 +403,7 @@ def sketch_shard(in_npz, out_npz, method: str, params: dict | None = None, *, se
         sketches = np.empty(images.shape[:3], np.uint8)
         for lo in range(0, len(images), _PROGRESS_EVERY):
             hi = min(lo + _PROGRESS_EVERY, len(images))
-            sketches[lo:hi] = sketch_images(images[lo:hi], method, params, seed=seed, rows=rows[lo:hi])
+            sketch_images(images[lo:hi], method, params, seed=seed, rows=rows[lo:hi], out=sketches[lo:hi])
             if len(images) > _PROGRESS_EVERY:
                 log.info("%s: %d/%d sketched", out_npz, hi, len(images))
     seconds = time.perf_counter() - start
