@@ -246,12 +246,12 @@ def main():
     device_peak, device = backend_matmul_rate()
     print(f"{keras.backend.backend()} fp32 matmul (4096^2) on {device}: {device_peak / 1e9:.1f} GFLOP/s")
     # on a CPU, NumPy's rate is the machine's; on a GPU only the backend's own rate there means anything
-    reference = peak if "cpu" in device.lower() else device_peak
+    reference, source = (peak, "NumPy") if "cpu" in device.lower() else (device_peak, keras.backend.backend())
     for name, values in rates.items():
         rate = statistics.median(values)
         print(f"{name:16s} {rate:7.1f} img/s (rounds: {', '.join(f'{v:.1f}' for v in values)})  "
               f"{rate * per_image / 1e9:8.1f} GFLOP/s = {rate * per_image / reference:4.0%} of "
-              f"{'NumPy' if reference is peak else keras.backend.backend()}'s matmul  ratio to original {rate / base:.2f}x")
+              f"{source}'s matmul  ratio to original {rate / base:.2f}x")
     print("time per image in each part of a step (ms):")
     images = args.steps * args.batch * args.rounds
     for name, step in schemes.items():
