@@ -249,13 +249,13 @@ class LocalServer:
             for chunk in route.read(start, end):
                 if route.trickle:
                     for offset in range(len(chunk)):
+                        record.sent += 1
                         handler.wfile.write(chunk[offset:offset + 1])
                         handler.wfile.flush()
-                        record.sent += 1
                         time.sleep(route.trickle)
                     continue
+                record.sent += len(chunk)  # counted first: the client may finish before this thread resumes
                 handler.wfile.write(chunk)
-                record.sent += len(chunk)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up
             pass
         handler.close_connection = True

@@ -1,13 +1,17 @@
 """The downloader against a real HTTP server on 127.0.0.1 (tests/http_fixture.py)."""
 
 import hashlib
+import io
 import logging
+import time
+import urllib.parse
+import zipfile
 
 import numpy as np
 import pytest
 from http_fixture import LocalServer, Route
 
-from sketchback.fetch import ChecksumMismatch, DownloadError, fetch
+from sketchback.fetch import ChecksumMismatch, DownloadError, Limits, fetch
 
 DATA = np.random.default_rng(0).integers(0, 256, 300_000, dtype=np.uint8).tobytes()
 MD5 = hashlib.md5(DATA).hexdigest()
@@ -134,3 +138,149 @@ def test_without_a_pinned_checksum_the_sha256_to_pin_is_logged(server, tmp_path,
     assert hashlib.sha256(DATA).hexdigest() in caplog.text and "WITHOUT a pinned checksum" in caplog.text
     with pytest.raises(DownloadError, match="no URL is configured"):
         fetch([], tmp_path / "other.zip", None)
+
+
+# --- Google Drive, as it behaves today (tests/http_fixture.py imitates it) ----------------------------
+CELEBA_ID = "0B7EVK8r0v71pZjFTYXZWM3FlRnM"
+
+
+def query(request):
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(request.path).query))
+
+
+def test_drive_virus_scan_form_is_followed_with_all_its_hidden_inputs(server, tmp_path, caplog):
+    url = server.drive(CELEBA_ID, Route(DATA, filename="img_align_celeba.zip"), flow="form")
+    dest = tmp_path / "img_align_celeba.zip"
+    with caplog.at_level(logging.INFO, logger="sketchback"):
+        fetch([url], dest, {"md5": MD5}, **FAST)
+    assert dest.read_bytes() == DATA and leftovers(tmp_path) == ["img_align_celeba.zip"]
+    page, download = server.requests
+    assert page.path.startswith("/uc?") and download.path.startswith("/download?")
+    asked = query(download)
+    assert asked["id"] == CELEBA_ID and asked["export"] == "download" and asked["confirm"] == "t" and asked["uuid"]
+    assert "virus-scan warning page" in caplog.text and "following its download link" in caplog.text
+
+
+def test_drive_legacy_confirm_link_and_cookie_are_followed(server, tmp_path):
+    url = server.drive(CELEBA_ID, Route(DATA, filename="img_align_celeba.zip"), flow="legacy")
+    fetch([url], tmp_path / "img_align_celeba.zip", {"md5": MD5}, **FAST)
+    assert (tmp_path / "img_align_celeba.zip").read_bytes() == DATA
+    page, download = server.requests
+    assert "download_warning" in download.headers.get("Cookie", "") and query(download)["confirm"]
+
+
+def test_a_drive_download_cut_mid_file_resumes_through_the_warning_page(server, tmp_path):
+    url = server.drive(CELEBA_ID, Route(DATA, drop_after=120_000, drops=1), flow="form")
+    fetch([url], tmp_path / "img_align_celeba.zip", {"md5": MD5}, **FAST)
+    assert (tmp_path / "img_align_celeba.zip").read_bytes() == DATA
+    statuses = [(r.path.split("?")[0], r.status, r.headers.get("Range")) for r in server.requests]
+    assert statuses == [("/uc", 200, None), ("/download", 200, None),
+                        ("/uc", 200, "bytes=120000-"), ("/download", 206, "bytes=120000-")]
+    assert sum(r.sent for r in server.requests if r.path.startswith("/download")) == len(DATA)
+
+
+def test_drive_quota_page_stops_with_the_file_the_place_and_a_command(server, tmp_path):
+    url = server.drive(CELEBA_ID, Route(DATA), flow="quota")
+    dest = tmp_path / "img_align_celeba.zip"
+    with pytest.raises(DownloadError) as error:
+        fetch([url], dest, {"md5": MD5}, **FAST)
+    message = str(error.value)
+    assert "quota exceeded" in message and f"place it at {dest}" in message
+    assert f"gdown --continue {CELEBA_ID} -O {dest}" in message
+    assert len(server.requests) == 1 and leftovers(tmp_path) == []  # not retried, nothing that looks complete
+
+
+# --- hostile servers ---------------------------------------------------------------------------------
+def test_a_trickling_server_is_dropped_below_the_minimum_speed(server, tmp_path):
+    server.routes["/slow.zip"] = Route(DATA, trickle=0.05)
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match="below download.min_speed") as error:
+        fetch([server.url("/slow.zip")], tmp_path / "slow.zip", {"md5": MD5}, retries=1, min_speed=1000,
+              speed_window=0.5, **FAST)
+    assert time.monotonic() - started < 5
+    assert "gave up after 2 attempts" in str(error.value) and not (tmp_path / "slow.zip").exists()
+
+
+def test_the_deadline_ends_a_download_that_keeps_going(server, tmp_path):
+    server.routes["/slow.zip"] = Route(DATA, trickle=0.01)
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match="longer than download.deadline"):
+        fetch([server.url("/slow.zip")], tmp_path / "slow.zip", {"md5": MD5}, deadline=1.0, min_speed=1, **FAST)
+    assert time.monotonic() - started < 4
+    assert not (tmp_path / "slow.zip").exists()
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_is_honoured(server, tmp_path, caplog, status):
+    server.routes["/busy.zip"] = Route(DATA, errors=[status], retry_after="1")
+    started = time.monotonic()
+    with caplog.at_level(logging.INFO, logger="sketchback"):
+        fetch([server.url("/busy.zip")], tmp_path / "busy.zip", {"md5": MD5}, **FAST)
+    assert time.monotonic() - started >= 1.0
+    assert f"HTTP {status}" in caplog.text and "in 1.0 s" in caplog.text
+
+
+def test_a_retry_after_beyond_the_deadline_gives_up_at_once(server, tmp_path):
+    server.routes["/busy.zip"] = Route(DATA, errors=[503], retry_after="3600")
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match="would pass download.deadline"):
+        fetch([server.url("/busy.zip")], tmp_path / "busy.zip", {"md5": MD5}, deadline=60, **FAST)
+    assert time.monotonic() - started < 2
+
+
+def zip_bytes():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for i in range(20):
+            archive.writestr(f"png-ZuBuD/object{i:04d}.view01.png", DATA[i * 9000:(i + 1) * 9000])
+    return buffer.getvalue()
+
+
+def zip_test(path):
+    with zipfile.ZipFile(path) as archive:
+        if bad := archive.testzip():
+            raise ValueError(f"member {bad} is damaged")
+
+
+def test_an_unpinned_file_cut_short_without_a_length_is_not_kept_or_recommended(server, tmp_path, caplog):
+    archive = zip_bytes()
+    server.routes["/ZuBuD.zip"] = Route(archive, send_length=False, drop_after=len(archive) // 2, drops=10)
+    with caplog.at_level(logging.INFO, logger="sketchback"), pytest.raises(DownloadError, match="not usable"):
+        fetch([server.url("/ZuBuD.zip")], tmp_path / "ZuBuD.zip", None, verify=zip_test, **FAST)
+    assert leftovers(tmp_path) == []  # nothing kept that could be taken for the archive
+    assert "pin it" not in caplog.text and "sha256 is" not in caplog.text
+
+
+def test_an_unpinned_file_that_passes_its_check_is_kept_and_its_sha256_logged(server, tmp_path, caplog):
+    archive = zip_bytes()
+    server.routes["/ZuBuD.zip"] = Route(archive, send_length=False)
+    with caplog.at_level(logging.INFO, logger="sketchback"):
+        fetch([server.url("/ZuBuD.zip")], tmp_path / "ZuBuD.zip", None, verify=zip_test, **FAST)
+    assert (tmp_path / "ZuBuD.zip").read_bytes() == archive
+    assert hashlib.sha256(archive).hexdigest() in caplog.text
+
+
+def test_an_html_page_as_a_resumed_body_is_not_appended(server, tmp_path):
+    (tmp_path / ".ZuBuD.tar.gz.part").write_bytes(DATA[:100_000])
+    server.routes["/bad/ZuBuD.tar.gz"] = Route(DATA, range_page=DRIVE_QUOTA_PAGE.replace(b"Quota", b"Error"))
+    server.routes["/good/ZuBuD.tar.gz"] = Route(DATA)
+    urls = [server.url("/bad/ZuBuD.tar.gz"), server.url("/good/ZuBuD.tar.gz")]
+    fetch(urls, tmp_path / "ZuBuD.tar.gz", None, **FAST)  # no checksum: the HTML must be caught by itself
+    assert (tmp_path / "ZuBuD.tar.gz").read_bytes() == DATA
+    assert [(r.path, r.status) for r in server.requests] == [("/bad/ZuBuD.tar.gz", 206), ("/good/ZuBuD.tar.gz", 206)]
+
+
+def test_a_hand_placed_unpinned_file_that_fails_its_check_is_named_and_kept(tmp_path):
+    dest = tmp_path / "ZuBuD.zip"
+    dest.write_bytes(zip_bytes()[:5000])
+    with pytest.raises(DownloadError, match="is there but cannot be used"):
+        fetch(["http://127.0.0.1:9/never-contacted"], dest, None, verify=zip_test, **FAST)
+    assert dest.exists()
+
+
+def test_config_defaults_match_the_library_defaults():
+    import yaml
+    from pathlib import Path
+    schema = yaml.safe_load((Path(__file__).parents[1] / "workflow/schemas/config.schema.yaml").read_text())
+    block = schema["properties"]["download"]["properties"]
+    assert {key: block[key]["default"] for key in block} == Limits().__dict__
