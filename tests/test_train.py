@@ -120,6 +120,17 @@ def test_training_writes_model_history_and_tensorboard_and_cleans_up(tmp_path):
     assert not (tmp_path / "m" / "work").exists(), "packed data and checkpoint are removed after success"
 
 
+def test_max_steps_stops_a_smoke_test_early_without_validation(tmp_path, caplog):
+    pairs = write_pairs(tmp_path)  # 33 pairs: 5 steps of 8 per epoch
+    caplog.set_level("INFO")
+    history = train(pairs, pairs[1:], tmp_path / "m" / "generator.keras", tmp_path / "m" / "history.csv",
+                    log_every=1, max_steps=3, **{**TINY, "batch_size": 8})
+    assert list(history["epoch"]) == [1] and "val_loss" not in history
+    assert caplog.text.count("step ") >= 3 and "step 3/5" in caplog.text and "step 4/5" not in caplog.text
+    assert "stopped after training.max_steps = 3 steps" in caplog.text
+    assert (tmp_path / "m" / "generator.keras").exists() and not (tmp_path / "m" / "work").exists()
+
+
 def test_a_checkpoint_from_other_options_is_not_resumed(tmp_path, caplog):
     pairs = write_pairs(tmp_path)
     work = tmp_path / "m" / "work"

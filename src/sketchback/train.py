@@ -220,7 +220,7 @@ def train(train_pairs: list, val_pairs: list, out_model: str | Path, out_history
           devices: int = 1,
           init_model: str | Path | None = None, work_dir: str | Path | None = None,
           checkpoint_every: int = 500, log_every: int = 50, prefetch: int = 4,
-          tensorboard_dir: str | Path | None = None) -> pd.DataFrame:
+          tensorboard_dir: str | Path | None = None, max_steps: int | None = None) -> pd.DataFrame:
     """Train a generator on (photo shard, sketch shard) pairs and save it as ``.keras``.
 
     ``init_model`` starts from a saved generator (fine-tuning); its architecture is kept and the
@@ -232,6 +232,9 @@ def train(train_pairs: list, val_pairs: list, out_model: str | Path, out_history
     the precision it was saved with).
     ``devices`` > 1 splits every batch across that many accelerators (:func:`data_parallel`);
     batches that do not fill all devices are then left out.
+
+    ``max_steps`` ends training after that many steps (a smoke test at full size): the last epoch's
+    row then covers the steps taken, without validation.
 
     ``work_dir`` (default: ``work/`` next to ``out_model``) holds the packed training data, the
     checkpoint and a running ``history.csv``; it is removed after success. A checkpoint is resumed
@@ -250,7 +253,8 @@ def train(train_pairs: list, val_pairs: list, out_model: str | Path, out_history
                    residual_blocks=residual_blocks, pixel_weight=pixel_weight, feature_weight=feature_weight,
                    tv_weight=tv_weight, vgg_weights=vgg_weights, epochs=epochs, batch_size=batch_size,
                    learning_rate=learning_rate, lr_schedule=lr_schedule, seed=seed, jit_compile=jit_compile,
-                   deterministic=deterministic, mixed_precision=mixed_precision, devices=devices)
+                   deterministic=deterministic, mixed_precision=mixed_precision, devices=devices,
+                   max_steps=max_steps)
     fingerprint = run_fingerprint(options, train_pairs, val_pairs, init_model)
 
     seed_everything(seed, deterministic)
@@ -314,7 +318,7 @@ def train(train_pairs: list, val_pairs: list, out_model: str | Path, out_history
         board = TensorBoardLog(tensorboard_dir)
         with sigterm_flag() as flag:
             for epoch in range(state["epoch"], epochs):
-                started, images = time.perf_counter(), 0
+                started, images, cut_short = time.perf_counter(), 0, False
                 for step, x, y in batches(x_train, y_train, batch_size, seed, epoch, state["step"], prefetch,
                                        drop_remainder=devices > 1):
                     logs = generator.train_on_batch(x, y, return_dict=True)
@@ -341,8 +345,17 @@ def train(train_pairs: list, val_pairs: list, out_model: str | Path, out_history
                             f"{checkpoint}; run the same command again to resume")
                     if checkpoint_every and state["global_step"] % checkpoint_every == 0 and state["step"] < steps_per_epoch:
                         save_checkpoint(checkpoint, generator, optimizer, state)
+                    if max_steps and state["global_step"] >= max_steps:
+                        cut_short = state["step"] < steps_per_epoch or epoch + 1 < epochs
+                        break
 
                 row = {"epoch": epoch + 1, **{key: state["sums"][key] / state["seen"] for key in TERMS}}
+                if cut_short:
+                    log.info("%s: stopped after training.max_steps = %d steps (epoch %d, step %d/%d), without "
+                             "validation: a smoke test, not the study's model", name, max_steps, epoch + 1,
+                             state["step"], steps_per_epoch)
+                    state["history"] = state["history"] + [row]
+                    break
                 if x_val is not None:
                     row.update({f"val_{key}": value for key, value in _mean_logs(generator, x_val, y_val, batch_size, devices > 1).items()})
                 seconds = time.perf_counter() - started

@@ -14,4 +14,4 @@ train(p.train_pairs, p.val_pairs, snakemake.output.model, snakemake.output.histo
       jit_compile=t["jit_compile"], deterministic=t["deterministic"], mixed_precision=t["mixed_precision"],
       lr_schedule=t["lr_schedule"], checkpoint_every=t["checkpoint_every"], log_every=t["log_every"],
       epochs=p.epochs, learning_rate=p.learning_rate, seed=p.seed, init_model=p.init_model,
-      work_dir=p.work_dir, tensorboard_dir=p.tensorboard_dir)
+      work_dir=p.work_dir, tensorboard_dir=p.tensorboard_dir, max_steps=t["max_steps"])
