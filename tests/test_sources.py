@@ -9,10 +9,11 @@ import pytest
 from dataset_fixture import celeba_files, cuhk_files, lfw_files, source_block, zubud_files
 from http_fixture import LocalServer, Route
 
-from sketchback.extract import ArchiveError, LayoutError
+from sketchback.extract import LayoutError
+from sketchback.fetch import DownloadError, Limits
 from sketchback.sources import check_source, cuhk_key, download, job_log, read_manifest, source_content
 
-FAST = dict(backoff=0.01, timeout=5)
+FAST = dict(limits=Limits(retries=1, backoff=0.01, timeout=5))
 
 
 @pytest.fixture
@@ -137,12 +138,15 @@ def test_zubud_and_lfw_keep_groups_and_count_images(server, tmp_path):
         download(tmp_path / "lfw2", source_block("lfw", lfw_files(), server.base), seed=0, **FAST)
 
 
-def test_a_truncated_unpinned_archive_is_reported(server, tmp_path):
+def test_a_truncated_unpinned_archive_is_tested_before_it_is_kept(server, tmp_path, caplog):
     data = zubud_files(4)["ZuBuD.tar.gz"]
     server.routes["/zubud/ZuBuD.tar.gz"] = Route(data[: len(data) // 2])  # server itself has a broken copy
-    with pytest.raises(ArchiveError, match="ZuBuD.tar.gz is truncated or damaged"):
+    with caplog.at_level("INFO", logger="sketchback"), \
+            pytest.raises(DownloadError, match="ZuBuD.tar.gz.part is truncated or damaged") as error:
         download(tmp_path / "zubud", source_block("zubud", {"ZuBuD.tar.gz": data}, server.base, pin=False), seed=0, **FAST)
-    assert not (tmp_path / "zubud" / "manifest.csv").exists() and not (tmp_path / "zubud" / "png-ZuBuD").exists()
+    assert "the file was deleted" in str(error.value)
+    assert sorted(p.name for p in (tmp_path / "zubud").iterdir()) == []  # no archive, manifest or folder kept
+    assert "pin it" not in caplog.text  # a file that failed is never recommended for pinning
 
 
 @pytest.mark.parametrize("source, says", [

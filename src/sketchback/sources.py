@@ -25,8 +25,8 @@ from typing import Callable
 import cv2
 import pandas as pd
 
-from sketchback.extract import LayoutError, extract, require_files
-from sketchback.fetch import fetch, pinned
+from sketchback.extract import LayoutError, extract, require_files, verify_archive
+from sketchback.fetch import Limits, fetch, pinned
 from sketchback.io import atomic_path
 from sketchback.logs import job_log
 from sketchback.synthetic import synthetic_image
@@ -314,10 +314,10 @@ def _extraction_recorded(dataset_dir: Path, archive: str) -> bool:
     return not path.exists() or marker.read_text() == _archive_stamp(path)
 
 
-def download_real(dataset_dir: str | Path, source: dict, *, retries: int = 4, backoff: float = 2.0,
-                  timeout: float = 60.0) -> Path:
+def download_real(dataset_dir: str | Path, source: dict, limits: Limits = Limits()) -> Path:
     """Fetch, verify and unpack a real source into ``dataset_dir``, then write its manifest.
 
+    An archive without a pinned checksum is tested whole (``verify_archive``) before it is kept.
     Archives already unpacked by an earlier run are not fetched or unpacked again; if the layout
     check then finds files missing, they are unpacked (and if need be fetched) again once.
     """
@@ -334,7 +334,7 @@ def download_real(dataset_dir: str | Path, source: dict, *, retries: int = 4, ba
                 trusted = True
                 continue
             path = fetch(file_urls(source, file), dataset_dir / file, file_checksums(source, file),
-                         retries=retries, backoff=backoff, timeout=timeout)
+                         verify=verify_archive if file in spec.archives else None, limits=limits)
             if file in spec.archives:
                 _marker(dataset_dir, file).unlink(missing_ok=True)
                 extract(path, dataset_dir / spec.archives[file])
@@ -353,35 +353,38 @@ def download_real(dataset_dir: str | Path, source: dict, *, retries: int = 4, ba
     return write_manifest(dataset_dir, frame)
 
 
-def download(dataset_dir: str | Path, source: dict, seed: int, **fetch_options) -> Path:
+def download(dataset_dir: str | Path, source: dict, seed: int, limits: Limits = Limits()) -> Path:
     """Fetch one dataset described by its config ``source`` block into ``dataset_dir``.
 
-    fetch_options (retries, backoff, timeout) go to ``sketchback.fetch.fetch`` for real sources.
+    limits (the config's ``download:`` block) say how hard ``sketchback.fetch.fetch`` tries, for real sources.
     """
     name = source["name"]
     if name in SYNTHETIC_SOURCES:
         return download_synthetic(dataset_dir, name.removeprefix("synthetic_"), source["n_images"], source["raw_size"], seed)
     if name in REAL_SOURCES:
-        return download_real(dataset_dir, source, **fetch_options)
+        return download_real(dataset_dir, source, limits)
     raise ValueError(f"unknown dataset source {name!r}; known sources: {', '.join(SYNTHETIC_SOURCES + tuple(REAL_SOURCES))}")
 
 
 def download_file(dest: str | Path, urls: list[str], md5: str | None = None, sha256: str | None = None,
-                  **fetch_options) -> Path:
+                  limits: Limits = Limits()) -> Path:
     """Fetch one verified file (e.g. the VGG16 weights) to ``dest``; see ``sketchback.fetch.fetch``."""
-    return fetch(urls, dest, {"md5": md5, "sha256": sha256}, **fetch_options)
+    return fetch(urls, dest, {"md5": md5, "sha256": sha256}, limits=limits)
 
 
-def run_download(manifest: str | Path, source: dict, seed: int, log_path: str | Path) -> Path:
-    """Body of the download rule: ``download`` into the manifest's folder, logging to ``log_path``."""
+def run_download(manifest: str | Path, source: dict, seed: int, limits: dict, log_path: str | Path) -> Path:
+    """Body of the download rule: ``download`` into the manifest's folder, logging to ``log_path``.
+
+    limits: the config's ``download:`` block (fields of ``sketchback.fetch.Limits``).
+    """
     with job_log(log_path):
-        return download(Path(manifest).parent, source, seed)
+        return download(Path(manifest).parent, source, seed, Limits(**limits))
 
 
-def run_download_file(dest: str | Path, urls: list[str], md5: str | None, log_path: str | Path) -> Path:
+def run_download_file(dest: str | Path, urls: list[str], md5: str | None, limits: dict, log_path: str | Path) -> Path:
     """Body of the download_weights rule: ``download_file``, logging to ``log_path``."""
     with job_log(log_path):
-        return download_file(dest, urls, md5=md5)
+        return download_file(dest, urls, md5=md5, limits=Limits(**limits))
 
 
 def read_manifest(dataset_dir: str | Path) -> pd.DataFrame:

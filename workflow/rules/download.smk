@@ -5,7 +5,9 @@
 # file is newer than the rule's output (a git pull, a fresh clone); for a download that would
 # re-trigger the whole study, and for the weights it would delete a file placed by hand with an
 # older date. Their params are what is downloaded (file names, checksums), not where from: a new
-# mirror or URL does not rerun anything; the pinned checksums guard the content.
+# mirror or URL does not rerun anything; the pinned checksums guard the content. How hard a download
+# tries (config `download:` timeouts, retries, deadline, minimum speed) is read at run time, not a
+# parameter either: changing it reruns nothing.
 from sketchback.sources import run_download, run_download_file, source_content
 
 
@@ -22,11 +24,14 @@ rule download:
         seed=config["seed"],
     log:
         "results/logs/download/{dataset}.log",
+    benchmark:
+        "results/benchmarks/download/{dataset}.tsv"
     run:
         run_download(
             output[0],
             config["datasets"][wildcards.dataset]["source"],
             params.seed,
+            config["download"],
             log[0],
         )
 
@@ -38,7 +43,13 @@ rule download_weights:
         md5=config["training"].get("vgg_md5"),
     log:
         "results/logs/download/vgg16_weights.log",
+    benchmark:
+        "results/benchmarks/download/vgg16_weights.tsv"
     run:
         run_download_file(
-            output[0], config.get("vgg_weights_urls", []), params.md5, log[0]
+            output[0],
+            config.get("vgg_weights_urls", []),
+            params.md5,
+            config["download"],
+            log[0],
         )
