@@ -15,6 +15,7 @@ import pytest
 
 from sketchback.data import batches, epoch_order, open_packed, pack_pairs, photo_to_target, sketch_to_input
 from sketchback.io import load_npz, save_npz
+from sketchback.options import RunSettings, TrainOptions
 from sketchback.train import (CHECKPOINT_FILE, learning_rate_schedule, read_checkpoint_state, save_checkpoint,
                               train)
 
@@ -101,14 +102,24 @@ def test_cosine_schedule_decays_to_one_percent():
         learning_rate_schedule(0.01, "linear", 100)
 
 
+# Every option a run needs; tests override what they are about.
+BASE = dict(image_size=16, architecture="scribbler", base_filters=4, residual_blocks=1, pixel_weight=1.0,
+            feature_weight=1e-3, tv_weight=1e-5, vgg_weights="random", vgg_md5=None, batch_size=8, devices=1,
+            mixed_precision=False, lr_schedule="constant", max_steps=None, epochs=2, learning_rate=1e-3, seed=1)
 # No feature loss (no VGG to build and trace) where the test is about the loop, not the loss.
-TINY = dict(name="tiny", image_size=16, base_filters=4, residual_blocks=1, epochs=2, batch_size=8, seed=1, feature_weight=0.0)
+TINY = dict(BASE, feature_weight=0.0)
+
+
+def run(pairs, val_pairs, out_dir, name="tiny", settings=RunSettings(), init_model=None, **options):
+    """Train into out_dir/generator.keras and out_dir/history.csv with TINY overridden by ``options``."""
+    return train(pairs, val_pairs, out_dir / "generator.keras", out_dir / "history.csv",
+                 TrainOptions(**{**TINY, **options}), settings, name=name, init_model=init_model)
 
 
 def test_training_writes_model_history_and_tensorboard_and_cleans_up(tmp_path):
     pairs = write_pairs(tmp_path)
-    history = train(pairs, pairs[1:], tmp_path / "m" / "generator.keras", tmp_path / "m" / "history.csv",
-                    tensorboard_dir=tmp_path / "m" / "tb", log_every=2, **{**TINY, "feature_weight": 1e-3})
+    history = run(pairs, pairs[1:], tmp_path / "m", settings=RunSettings(tensorboard_dir=tmp_path / "m" / "tb",
+                                                                         log_every=2), feature_weight=1e-3)
     assert list(history["epoch"]) == [1, 2]
     assert {"loss", "pixel", "tv", "feature", "val_loss", "val_pixel", "val_tv", "val_feature"} <= set(history)
     assert np.allclose(history["loss"], history["pixel"] + 1e-3 * history["feature"] + 1e-5 * history["tv"])
@@ -123,8 +134,7 @@ def test_training_writes_model_history_and_tensorboard_and_cleans_up(tmp_path):
 def test_max_steps_stops_a_smoke_test_early_without_validation(tmp_path, caplog):
     pairs = write_pairs(tmp_path)  # 33 pairs: 5 steps of 8 per epoch
     caplog.set_level("INFO")
-    history = train(pairs, pairs[1:], tmp_path / "m" / "generator.keras", tmp_path / "m" / "history.csv",
-                    log_every=1, max_steps=3, **{**TINY, "batch_size": 8})
+    history = run(pairs, pairs[1:], tmp_path / "m", settings=RunSettings(log_every=1), max_steps=3)
     assert list(history["epoch"]) == [1] and "val_loss" not in history
     assert caplog.text.count("step ") >= 3 and "step 3/5" in caplog.text and "step 4/5" not in caplog.text
     assert "stopped after training.max_steps = 3 steps" in caplog.text
@@ -141,7 +151,7 @@ def test_a_checkpoint_from_other_options_is_not_resumed(tmp_path, caplog):
     save_checkpoint(work / CHECKPOINT_FILE, generator, optimizer,
                     {"fingerprint": "other", "epoch": 1, "step": 0, "global_step": 5, "sums": {}, "seen": 0, "history": []})
     caplog.set_level("INFO")
-    history = train(pairs, [], tmp_path / "m" / "generator.keras", tmp_path / "m" / "history.csv", work_dir=work, **TINY)
+    history = run(pairs, [], tmp_path / "m", settings=RunSettings(work_dir=work))
     assert "starting afresh" in caplog.text
     assert list(history["epoch"]) == [1, 2]
 
@@ -150,14 +160,14 @@ def test_a_diverging_loss_stops_with_a_clear_message(tmp_path):
     pairs = write_pairs(tmp_path)
     out = tmp_path / "m" / "generator.keras"
     with pytest.raises(FloatingPointError, match="lower the learning rate"):
-        train(pairs, [], out, tmp_path / "m" / "history.csv", **{**TINY, "name": "diverging"}, tv_weight=1e38)
+        run(pairs, [], tmp_path / "m", name="diverging", tv_weight=1e38)
     assert not out.exists()
 
 
 def test_mixed_precision_trains_and_saves_a_float32_output_model(tmp_path):
     pairs = write_pairs(tmp_path)
     out = tmp_path / "m" / "generator.keras"
-    train(pairs, [], out, tmp_path / "m" / "history.csv", mixed_precision=True, **{**TINY, "epochs": 1})
+    run(pairs, [], tmp_path / "m", mixed_precision=True, epochs=1)
     assert keras.mixed_precision.global_policy().name == "float32", "the global policy is restored"
     generator = keras.models.load_model(out, compile=False)
     assert generator.get_layer("photo").compute_dtype == "float32"
@@ -169,11 +179,11 @@ def test_mixed_precision_trains_and_saves_a_float32_output_model(tmp_path):
 DRIVER = textwrap.dedent("""
     import logging, sys
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    from sketchback.options import RunSettings, TrainOptions
     from sketchback.train import train
     pairs = [("{p0}", "{s0}"), ("{p1}", "{s1}")]
-    train(pairs, pairs[1:], sys.argv[1] + "/generator.keras", sys.argv[1] + "/history.csv", name="resume",
-          image_size=32, base_filters=4, residual_blocks=1, epochs=2, batch_size=4, seed=5,
-          checkpoint_every=3, log_every=1)
+    train(pairs, pairs[1:], sys.argv[1] + "/generator.keras", sys.argv[1] + "/history.csv",
+          TrainOptions(**{options}), RunSettings(checkpoint_every=3, log_every=1), name="resume")
 """)
 
 
@@ -196,7 +206,8 @@ def wait_for(predicate, process, what, timeout=120):
 def test_killed_training_resumes_and_matches_an_uninterrupted_run(tmp_path):
     paths = write_pairs(tmp_path, counts=(24, 16), size=32)
     driver = tmp_path / "driver.py"
-    driver.write_text(DRIVER.format(p0=paths[0][0], s0=paths[0][1], p1=paths[1][0], s1=paths[1][1]))
+    options = dict(BASE, image_size=32, base_filters=4, residual_blocks=1, epochs=2, batch_size=4, seed=5)
+    driver.write_text(DRIVER.format(p0=paths[0][0], s0=paths[0][1], p1=paths[1][0], s1=paths[1][1], options=options))
 
     reference = tmp_path / "reference"
     assert start(driver, reference, tmp_path / "reference.log").wait(timeout=300) == 0
@@ -243,13 +254,14 @@ DATA_PARALLEL = textwrap.dedent("""
     import logging, sys
     import numpy as np, keras
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    from sketchback.options import RunSettings, TrainOptions
     from sketchback.train import train
     pairs = [("{photos}", "{sketches}")]
     weights = []
     for devices in (1, 2):
-        train(pairs, [], f"{out}/{{devices}}/generator.keras", f"{out}/{{devices}}/history.csv", name="dp",
-              image_size=16, base_filters=4, residual_blocks=0, epochs=1, batch_size=8, devices=devices,
-              feature_weight=0.0, log_every=0)
+        options = TrainOptions(**{{**{options}, "devices": devices}})
+        train(pairs, [], f"{out}/{{devices}}/generator.keras", f"{out}/{{devices}}/history.csv", options,
+              RunSettings(log_every=0), name="dp")
         weights.append(keras.models.load_model(f"{out}/{{devices}}/generator.keras", compile=False).get_weights())
     print("max difference", max(float(np.abs(a - b).max()) for a, b in zip(*weights)))
 """)
@@ -259,7 +271,8 @@ def test_two_devices_train_the_same_weights_as_one(tmp_path):
     pytest.importorskip("jax", reason="the data-parallel path runs on Keras' JAX backend; pip install jax")
     (photos, sketches), = write_pairs(tmp_path, counts=(16,))
     script = tmp_path / "data_parallel.py"
-    script.write_text(DATA_PARALLEL.format(photos=photos, sketches=sketches, out=tmp_path))
+    options = dict(TINY, residual_blocks=0, epochs=1, batch_size=8)
+    script.write_text(DATA_PARALLEL.format(photos=photos, sketches=sketches, out=tmp_path, options=options))
     env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
            "JAX_PLATFORMS": "cpu"}
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=600)
@@ -274,4 +287,14 @@ def test_two_devices_train_the_same_weights_as_one(tmp_path):
 def test_several_devices_on_tensorflow_say_what_to_do(tmp_path):
     pairs = write_pairs(tmp_path)
     with pytest.raises(ValueError, match="KERAS_BACKEND=jax"):
-        train(pairs, [], tmp_path / "g.keras", tmp_path / "h.csv", devices=2, **TINY)
+        run(pairs, [], tmp_path, devices=2)
+
+
+def test_every_training_key_is_either_an_option_or_a_run_setting_with_the_schema_default():
+    import yaml
+    schema = yaml.safe_load((Path(__file__).parents[1] / "workflow/schemas/config.schema.yaml").read_text())
+    training = schema["properties"]["training"]["properties"]
+    from sketchback.options import RUN_SETTING_KEYS, training_keys
+    assert set(training) == training_keys()
+    defaults = RunSettings()
+    assert {key: training[key]["default"] for key in RUN_SETTING_KEYS} == {key: getattr(defaults, key) for key in RUN_SETTING_KEYS}

@@ -18,6 +18,7 @@ import math
 import shutil
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -28,6 +29,7 @@ from sketchback.data import batches, open_packed, pack_pairs
 from sketchback.io import atomic_path, file_signature, load_npz, save_npz
 from sketchback.losses import SketchInversionLoss, pixel_loss, total_variation, vgg_feature_extractor
 from sketchback.model import build_generator, check_image_size
+from sketchback.options import RunSettings, TrainOptions
 
 log = logging.getLogger(__name__)
 
@@ -211,164 +213,224 @@ def _format_terms(values: dict) -> str:
     return " ".join(f"{key} {values[key]:.4g}" for key in TERMS)
 
 
-def train(train_pairs: list, val_pairs: list, out_model: str | Path, out_history: str | Path, *,
-          name: str, image_size: int, architecture: str = "scribbler", base_filters: int = 32,
-          residual_blocks: int = 5, pixel_weight: float = 1.0, feature_weight: float = 1e-3,
-          tv_weight: float = 1e-5, vgg_weights: str = "random", vgg_md5: str | None = None,
-          epochs: int = 10, batch_size: int = 8, learning_rate: float = 1e-3, lr_schedule: str = "constant",
-          seed: int = 0, jit_compile: bool = False, deterministic: bool = True, mixed_precision: bool = False,
-          devices: int = 1,
-          init_model: str | Path | None = None, work_dir: str | Path | None = None,
-          checkpoint_every: int = 500, log_every: int = 50, prefetch: int = 4,
-          tensorboard_dir: str | Path | None = None, max_steps: int | None = None) -> pd.DataFrame:
-    """Train a generator on (photo shard, sketch shard) pairs and save it as ``.keras``.
+@dataclass
+class _Data:
+    """The packed training (and validation) pairs, memory-mapped."""
 
-    ``init_model`` starts from a saved generator (fine-tuning); its architecture is kept and the
-    architecture arguments are ignored. ``deterministic`` makes TensorFlow ops deterministic
-    (same seed, same weights); Keras then runs without XLA, so ``jit_compile`` only takes effect
-    with ``deterministic=False``. On the JAX backend the step is always compiled with XLA (Keras'
-    uncompiled JAX mode is for debugging and 1.6x slower per step on a CPU). ``mixed_precision``
-    computes in float16 with float32 weights (GPUs; new generators only, a fine-tuned one keeps
-    the precision it was saved with).
-    ``devices`` > 1 splits every batch across that many accelerators (:func:`data_parallel`);
-    batches that do not fill all devices are then left out.
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray | None
+    y_val: np.ndarray | None
+    steps_per_epoch: int
 
-    ``max_steps`` ends training after that many steps (a smoke test at full size): the last epoch's
-    row then covers the steps taken, without validation.
 
-    ``work_dir`` (default: ``work/`` next to ``out_model``) holds the packed training data, the
-    checkpoint and a running ``history.csv``; it is removed after success. A checkpoint is resumed
-    only when every option and input file is unchanged, otherwise training starts afresh.
-    Writes the model and the per-epoch history CSV (loss, pixel, feature, tv and their ``val_``
-    counterparts) atomically. Raises :class:`TrainingInterrupted` after SIGTERM (checkpoint saved)
-    and ``FloatingPointError`` when the loss stops being finite.
-    """
-    check_image_size(image_size)
-    if lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f"unknown learning-rate schedule {lr_schedule!r}; use one of {', '.join(LR_SCHEDULES)}")
-    out_model = Path(out_model)
-    work = Path(work_dir) if work_dir is not None else out_model.parent / "work"
-    checkpoint = work / CHECKPOINT_FILE
-    options = dict(image_size=image_size, architecture=architecture, base_filters=base_filters,
-                   residual_blocks=residual_blocks, pixel_weight=pixel_weight, feature_weight=feature_weight,
-                   tv_weight=tv_weight, vgg_weights=vgg_weights, epochs=epochs, batch_size=batch_size,
-                   learning_rate=learning_rate, lr_schedule=lr_schedule, seed=seed, jit_compile=jit_compile,
-                   deterministic=deterministic, mixed_precision=mixed_precision, devices=devices,
-                   max_steps=max_steps)
-    fingerprint = run_fingerprint(options, train_pairs, val_pairs, init_model)
-
-    seed_everything(seed, deterministic)
-    backend = keras.backend.backend()
-    if jit_compile and deterministic and backend == "tensorflow":
-        log.warning("%s: jit_compile is ignored because deterministic is on (Keras disables XLA under op determinism)", name)
-    if backend == "jax" and not jit_compile:
-        # Keras runs JAX without jit as an eager debugging mode (1.6x slower per step on a CPU); XLA is how JAX runs
-        log.info("%s: JAX backend: the training step is compiled with XLA (jit_compile applies to TensorFlow and PyTorch)", name)
-        jit_compile = True
-
+def _open_data(train_pairs: list, val_pairs: list, work: Path, options: TrainOptions, name: str) -> _Data:
+    """Pack the shards once into ``work/data`` (reused while they are unchanged) and map them."""
     log.info("%s: packing %d training shards into %s", name, len(train_pairs), work / "data")
     x_train, y_train = open_packed(pack_pairs(train_pairs, work / "data" / "train"))
     x_val, y_val = open_packed(pack_pairs(val_pairs, work / "data" / "val")) if val_pairs else (None, None)
-    if x_train.shape[1] != image_size:
-        raise ValueError(f"training shards hold {x_train.shape[1]}px images but image_size is {image_size}; rerun prepare")
-    n_train = len(x_train)
-    steps_per_epoch = n_train // batch_size if devices > 1 else math.ceil(n_train / batch_size)
-    if steps_per_epoch == 0:
-        raise ValueError(f"{n_train} training pairs do not fill one batch of {batch_size} on {devices} devices; lower batch_size")
+    if x_train.shape[1] != options.image_size:
+        raise ValueError(f"training shards hold {x_train.shape[1]}px images but image_size is {options.image_size}; "
+                         f"rerun prepare")
+    n_train, batch = len(x_train), options.batch_size
+    steps = n_train // batch if options.devices > 1 else math.ceil(n_train / batch)
+    if steps == 0:
+        raise ValueError(f"{n_train} training pairs do not fill one batch of {batch} on {options.devices} devices; "
+                         f"lower batch_size")
     log.info("%s: %d training pairs, %d validation pairs, %dpx, %d steps of %d per epoch", name, n_train,
-             0 if x_val is None else len(x_val), image_size, steps_per_epoch, batch_size)
+             0 if x_val is None else len(x_val), options.image_size, steps, batch)
+    return _Data(x_train, y_train, x_val, y_val, steps)
 
-    distribution = data_parallel(devices, batch_size)
-    if distribution is not None:
-        log.info("%s: each batch of %d split across %d devices", name, batch_size, devices)
-    with use_distribution(distribution):
-        previous_policy = keras.mixed_precision.global_policy()
-        if mixed_precision:
-            keras.mixed_precision.set_global_policy("mixed_float16")
-        try:
-            if init_model is not None:
-                generator = keras.models.load_model(init_model, compile=False)
-                log.info("%s: initialised from %s (%s, %d parameters)", name, init_model, generator.name, generator.count_params())
-            else:
-                generator = build_generator(architecture, base_filters, residual_blocks)
-                log.info("%s: new %s generator, %d parameters", name, architecture, generator.count_params())
-            extractor = vgg_feature_extractor(vgg_weights, vgg_md5, seed) if feature_weight else None
-        finally:
-            keras.mixed_precision.set_global_policy(previous_policy)
-        if extractor is not None:
-            log.info("%s: VGG16 %s features from %s", name, extractor.output.shape[-1],
-                     "seeded random filters" if vgg_weights == "random" else vgg_weights)
 
-        optimizer = keras.optimizers.Adam(learning_rate_schedule(learning_rate, lr_schedule, epochs * steps_per_epoch))
-        if mixed_precision:
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        generator.compile(optimizer=optimizer, loss=SketchInversionLoss(extractor, pixel_weight, feature_weight, tv_weight),
-                          metrics=[pixel, tv], jit_compile=jit_compile)
-        optimizer.build(generator.trainable_variables)
+def _compile_setting(options: TrainOptions, settings: RunSettings, name: str) -> bool:
+    """Seed everything and decide whether the step is compiled with XLA on this backend."""
+    seed_everything(options.seed, settings.deterministic)
+    backend = keras.backend.backend()
+    if settings.jit_compile and settings.deterministic and backend == "tensorflow":
+        log.warning("%s: jit_compile is ignored because deterministic is on (Keras disables XLA under op "
+                    "determinism)", name)
+    if backend == "jax" and not settings.jit_compile:
+        # Keras runs JAX without jit as an eager debugging mode (1.6x slower per step on a CPU); XLA is how JAX runs
+        log.info("%s: JAX backend: the training step is compiled with XLA (jit_compile applies to TensorFlow and "
+                 "PyTorch)", name)
+        return True
+    return settings.jit_compile
 
-        state = {"fingerprint": fingerprint, "epoch": 0, "step": 0, "global_step": 0,
-                 "sums": dict.fromkeys(TERMS, 0.0), "seen": 0, "history": []}
-        saved = read_checkpoint_state(checkpoint)
-        if saved is not None and saved.get("fingerprint") == fingerprint:
-            state = restore_checkpoint(checkpoint, generator, optimizer)
-            log.info("%s: resuming from %s at epoch %d step %d/%d", name, checkpoint, state["epoch"] + 1, state["step"], steps_per_epoch)
-        elif saved is not None:
-            log.info("%s: %s was written with other options or inputs; starting afresh", name, checkpoint)
 
-        board = TensorBoardLog(tensorboard_dir)
+def _build(options: TrainOptions, init_model: str | Path | None, total_steps: int, jit_compile: bool,
+           name: str) -> keras.Model:
+    """The generator (new, or loaded for fine-tuning) compiled with the loss and Adam."""
+    previous_policy = keras.mixed_precision.global_policy()
+    if options.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        if init_model is not None:
+            generator = keras.models.load_model(init_model, compile=False)
+            log.info("%s: initialised from %s (%s, %d parameters)", name, init_model, generator.name,
+                     generator.count_params())
+        else:
+            generator = build_generator(options.architecture, options.base_filters, options.residual_blocks)
+            log.info("%s: new %s generator, %d parameters", name, options.architecture, generator.count_params())
+        extractor = (vgg_feature_extractor(options.vgg_weights, options.vgg_md5, options.seed)
+                     if options.feature_weight else None)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+    if extractor is not None:
+        log.info("%s: VGG16 %s features from %s", name, extractor.output.shape[-1],
+                 "seeded random filters" if options.vgg_weights == "random" else options.vgg_weights)
+    optimizer = keras.optimizers.Adam(learning_rate_schedule(options.learning_rate, options.lr_schedule, total_steps))
+    if options.mixed_precision:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    loss = SketchInversionLoss(extractor, options.pixel_weight, options.feature_weight, options.tv_weight)
+    generator.compile(optimizer=optimizer, loss=loss, metrics=[pixel, tv], jit_compile=jit_compile)
+    optimizer.build(generator.trainable_variables)
+    return generator
+
+
+def _resume_or_start(checkpoint: Path, fingerprint: str, generator: keras.Model, steps: int, name: str) -> dict:
+    """The loop state: from the checkpoint when it was written by this very run, else a fresh one."""
+    state = {"fingerprint": fingerprint, "epoch": 0, "step": 0, "global_step": 0,
+             "sums": dict.fromkeys(TERMS, 0.0), "seen": 0, "history": []}
+    saved = read_checkpoint_state(checkpoint)
+    if saved is not None and saved.get("fingerprint") == fingerprint:
+        state = restore_checkpoint(checkpoint, generator, generator.optimizer)
+        log.info("%s: resuming from %s at epoch %d step %d/%d", name, checkpoint, state["epoch"] + 1, state["step"],
+                 steps)
+    elif saved is not None:
+        log.info("%s: %s was written with other options or inputs; starting afresh", name, checkpoint)
+    return state
+
+
+class _Loop:
+    """The epochs of one run: steps, progress, checkpoints, SIGTERM, validation at each epoch end."""
+
+    def __init__(self, generator, data: _Data, options: TrainOptions, settings: RunSettings, checkpoint: Path,
+                 name: str):
+        self.generator, self.data, self.options, self.settings = generator, data, options, settings
+        self.checkpoint, self.name = checkpoint, name
+        self.board = TensorBoardLog(settings.tensorboard_dir)
+
+    def run(self, state: dict) -> dict:
         with sigterm_flag() as flag:
-            for epoch in range(state["epoch"], epochs):
-                started, images, cut_short = time.perf_counter(), 0, False
-                for step, x, y in batches(x_train, y_train, batch_size, seed, epoch, state["step"], prefetch,
-                                       drop_remainder=devices > 1):
-                    logs = generator.train_on_batch(x, y, return_dict=True)
-                    if not all(math.isfinite(float(logs[key])) for key in TERMS):
-                        raise FloatingPointError(
-                            f"{name}: the loss became {_format_terms(logs)} at epoch {epoch + 1} step {step + 1}; "
-                            f"lower the learning rate or check the training data for blank images "
-                            f"(the last good checkpoint is {checkpoint}, used only if nothing changes)")
-                    for key in TERMS:
-                        state["sums"][key] += float(logs[key]) * len(x)
-                    state["seen"] += len(x)
-                    state["step"], state["global_step"] = step + 1, state["global_step"] + 1
-                    images += len(x)
-                    if log_every and state["global_step"] % log_every == 0:
-                        rate = images / (time.perf_counter() - started)
-                        eta = (epochs * steps_per_epoch - state["global_step"]) * batch_size / rate
-                        log.info("%s epoch %d/%d step %d/%d %s (%.1f img/s, %.0f min left)", name, epoch + 1, epochs,
-                                 step + 1, steps_per_epoch, _format_terms(logs), rate, eta / 60)
-                        board.scalars({key: float(logs[key]) for key in TERMS}, state["global_step"], "train_step")
-                    if flag["stop"]:
-                        save_checkpoint(checkpoint, generator, optimizer, state)
-                        raise TrainingInterrupted(
-                            f"{name}: stopped by SIGTERM at epoch {epoch + 1} step {step + 1}; checkpoint saved to "
-                            f"{checkpoint}; run the same command again to resume")
-                    if checkpoint_every and state["global_step"] % checkpoint_every == 0 and state["step"] < steps_per_epoch:
-                        save_checkpoint(checkpoint, generator, optimizer, state)
-                    if max_steps and state["global_step"] >= max_steps:
-                        cut_short = state["step"] < steps_per_epoch or epoch + 1 < epochs
-                        break
-
-                row = {"epoch": epoch + 1, **{key: state["sums"][key] / state["seen"] for key in TERMS}}
-                if cut_short:
-                    log.info("%s: stopped after training.max_steps = %d steps (epoch %d, step %d/%d), without "
-                             "validation: a smoke test, not the study's model", name, max_steps, epoch + 1,
-                             state["step"], steps_per_epoch)
-                    state["history"] = state["history"] + [row]
+            for epoch in range(state["epoch"], self.options.epochs):
+                started = time.perf_counter()
+                images = self.train_epoch(state, epoch, flag)
+                if self.stopped_early(state, epoch):
+                    state["history"] = state["history"] + [self.epoch_row(state, epoch, validate=False)]
                     break
-                if x_val is not None:
-                    row.update({f"val_{key}": value for key, value in _mean_logs(generator, x_val, y_val, batch_size, devices > 1).items()})
-                seconds = time.perf_counter() - started
-                log.info("%s epoch %d/%d %s (%.1f img/s)%s", name, epoch + 1, epochs, _format_terms(row), images / seconds,
-                         "" if x_val is None else f" val {_format_terms({k: row['val_' + k] for k in TERMS})}")
-                board.scalars({k: v for k, v in row.items() if k != "epoch"}, epoch + 1, "epoch")
-                state.update(epoch=epoch + 1, step=0, sums=dict.fromkeys(TERMS, 0.0), seen=0,
-                             history=state["history"] + [row])
-                save_checkpoint(checkpoint, generator, optimizer, state)
-                with atomic_path(work / "history.csv") as tmp:
-                    pd.DataFrame(state["history"]).to_csv(tmp, index=False)
+                self.end_epoch(state, epoch, images, time.perf_counter() - started)
+        return state
 
-        history = add_feature_columns(pd.DataFrame(state["history"]), pixel_weight, feature_weight, tv_weight)
+    def train_epoch(self, state: dict, epoch: int, flag: dict) -> int:
+        """Steps from the state's position to the epoch's end (or ``max_steps``); returns the images seen."""
+        o, s, images, started = self.options, self.settings, 0, time.perf_counter()
+        for step, x, y in batches(self.data.x_train, self.data.y_train, o.batch_size, o.seed, epoch, state["step"],
+                                  s.prefetch, drop_remainder=o.devices > 1):
+            logs = self.generator.train_on_batch(x, y, return_dict=True)
+            if not all(math.isfinite(float(logs[key])) for key in TERMS):
+                raise FloatingPointError(
+                    f"{self.name}: the loss became {_format_terms(logs)} at epoch {epoch + 1} step {step + 1}; lower "
+                    f"the learning rate or check the training data for blank images (the last good checkpoint is "
+                    f"{self.checkpoint}, used only if nothing changes)")
+            for key in TERMS:
+                state["sums"][key] += float(logs[key]) * len(x)
+            state["seen"] += len(x)
+            state["step"], state["global_step"] = step + 1, state["global_step"] + 1
+            images += len(x)
+            if s.log_every and state["global_step"] % s.log_every == 0:
+                self.progress(state, epoch, logs, images / (time.perf_counter() - started))
+            if flag["stop"]:
+                save_checkpoint(self.checkpoint, self.generator, self.generator.optimizer, state)
+                raise TrainingInterrupted(
+                    f"{self.name}: stopped by SIGTERM at epoch {epoch + 1} step {step + 1}; checkpoint saved to "
+                    f"{self.checkpoint}; run the same command again to resume")
+            if s.checkpoint_every and state["global_step"] % s.checkpoint_every == 0 \
+                    and state["step"] < self.data.steps_per_epoch:
+                save_checkpoint(self.checkpoint, self.generator, self.generator.optimizer, state)
+            if o.max_steps and state["global_step"] >= o.max_steps:
+                break
+        return images
+
+    def progress(self, state: dict, epoch: int, logs: dict, rate: float) -> None:
+        o, steps = self.options, self.data.steps_per_epoch
+        eta = (o.epochs * steps - state["global_step"]) * o.batch_size / rate
+        log.info("%s epoch %d/%d step %d/%d %s (%.1f img/s, %.0f min left)", self.name, epoch + 1, o.epochs,
+                 state["step"], steps, _format_terms(logs), rate, eta / 60)
+        self.board.scalars({key: float(logs[key]) for key in TERMS}, state["global_step"], "train_step")
+
+    def stopped_early(self, state: dict, epoch: int) -> bool:
+        """True when ``max_steps`` ended the run before its last epoch's end."""
+        o = self.options
+        done = bool(o.max_steps) and state["global_step"] >= o.max_steps
+        if done and (state["step"] < self.data.steps_per_epoch or epoch + 1 < o.epochs):
+            log.info("%s: stopped after training.max_steps = %d steps (epoch %d, step %d/%d), without validation: "
+                     "a smoke test, not the study's model", self.name, o.max_steps, epoch + 1, state["step"],
+                     self.data.steps_per_epoch)
+            return True
+        return False
+
+    def epoch_row(self, state: dict, epoch: int, validate: bool) -> dict:
+        row = {"epoch": epoch + 1, **{key: state["sums"][key] / state["seen"] for key in TERMS}}
+        if validate and self.data.x_val is not None:
+            val = _mean_logs(self.generator, self.data.x_val, self.data.y_val, self.options.batch_size,
+                             self.options.devices > 1)
+            row.update({f"val_{key}": value for key, value in val.items()})
+        return row
+
+    def end_epoch(self, state: dict, epoch: int, images: int, seconds: float) -> None:
+        """Validation, the epoch's log line and TensorBoard points, a checkpoint and the running history."""
+        row = self.epoch_row(state, epoch, validate=True)
+        log.info("%s epoch %d/%d %s (%.1f img/s)%s", self.name, epoch + 1, self.options.epochs, _format_terms(row),
+                 images / seconds, f" val {_format_terms({k: row['val_' + k] for k in TERMS})}"
+                 if "val_loss" in row else "")
+        self.board.scalars({k: v for k, v in row.items() if k != "epoch"}, epoch + 1, "epoch")
+        state.update(epoch=epoch + 1, step=0, sums=dict.fromkeys(TERMS, 0.0), seen=0, history=state["history"] + [row])
+        save_checkpoint(self.checkpoint, self.generator, self.generator.optimizer, state)
+        with atomic_path(self.checkpoint.parent / "history.csv") as tmp:
+            pd.DataFrame(state["history"]).to_csv(tmp, index=False)
+
+
+def train(train_pairs: list, val_pairs: list, out_model: str | Path, out_history: str | Path,
+          options: TrainOptions, settings: RunSettings = RunSettings(), *, name: str,
+          init_model: str | Path | None = None) -> pd.DataFrame:
+    """Train a generator on (photo shard, sketch shard) pairs and save it as ``.keras``.
+
+    ``options`` decide the weights (see ``sketchback.options``); ``settings`` only how the run is
+    carried out. ``init_model`` starts from a saved generator (fine-tuning); its architecture is
+    kept and the architecture options are ignored. ``deterministic`` makes TensorFlow ops
+    deterministic (same seed, same weights); Keras then runs without XLA, so ``jit_compile`` only
+    takes effect without it. On the JAX backend the step is always compiled with XLA.
+    ``mixed_precision`` computes in float16 with float32 weights (GPUs; new generators only, a
+    fine-tuned one keeps the precision it was saved with). ``devices`` > 1 splits every batch
+    across that many accelerators (:func:`data_parallel`); batches that do not fill all devices are
+    then left out. ``max_steps`` ends training after that many steps (a smoke test at full size):
+    the last epoch's row then covers the steps taken, without validation.
+
+    The work folder holds the packed training data, the checkpoint and a running ``history.csv``;
+    it is removed after success. A checkpoint is resumed only when every option and input file is
+    unchanged, otherwise training starts afresh. Writes the model and the per-epoch history CSV
+    (loss, pixel, feature, tv and their ``val_`` counterparts) atomically. Raises
+    :class:`TrainingInterrupted` after SIGTERM (checkpoint saved) and ``FloatingPointError`` when
+    the loss stops being finite.
+    """
+    check_image_size(options.image_size)
+    if options.lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"unknown learning-rate schedule {options.lr_schedule!r}; use one of {', '.join(LR_SCHEDULES)}")
+    out_model = Path(out_model)
+    work = Path(settings.work_dir) if settings.work_dir is not None else out_model.parent / "work"
+    checkpoint = work / CHECKPOINT_FILE
+    fingerprint = run_fingerprint(options.as_params(), train_pairs, val_pairs, init_model)
+    jit_compile = _compile_setting(options, settings, name)
+    data = _open_data(train_pairs, val_pairs, work, options, name)
+    distribution = data_parallel(options.devices, options.batch_size)
+    if distribution is not None:
+        log.info("%s: each batch of %d split across %d devices", name, options.batch_size, options.devices)
+    with use_distribution(distribution):
+        generator = _build(options, init_model, options.epochs * data.steps_per_epoch, jit_compile, name)
+        state = _resume_or_start(checkpoint, fingerprint, generator, data.steps_per_epoch, name)
+        state = _Loop(generator, data, options, settings, checkpoint, name).run(state)
+        history = add_feature_columns(pd.DataFrame(state["history"]), options.pixel_weight, options.feature_weight,
+                                      options.tv_weight)
         with atomic_path(out_model) as tmp:
             generator.save(tmp)
         with atomic_path(out_history) as tmp:

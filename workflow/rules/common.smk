@@ -1,6 +1,7 @@
 # Helpers shared by the rules: config checks, shard lists and input functions.
 from sketchback.config import check_config
 from sketchback.evaluate import evaluation_plan, evaluation_styles, test_sets
+from sketchback.options import TrainOptions
 from sketchback.sketch import SUBSET_METHODS
 from sketchback.sources import has_handdrawn_sketches
 
@@ -78,12 +79,18 @@ def init_model(model):
 
 
 def train_inputs(wildcards):
-    files = flatten(model_pairs(wildcards.model, "train") + model_pairs(wildcards.model, "val"))
-    if init := init_model(wildcards.model):
-        files.append(init)
-    if config["training"]["vgg_weights"] != "random":
-        files.append(config["training"]["vgg_weights"])  # made by download_weights under resources/vgg16/
-    return files
+    """Photo and sketch shards (aligned lists), the model fine-tuned from and the VGG16 weights."""
+    train, val = model_pairs(wildcards.model, "train"), model_pairs(wildcards.model, "val")
+    weights = config["training"]["vgg_weights"]
+    return {
+        "train_photos": [photo for photo, _ in train],
+        "train_sketches": [sketch for _, sketch in train],
+        "val_photos": [photo for photo, _ in val],
+        "val_sketches": [sketch for _, sketch in val],
+        "init": [init_model(wildcards.model)] if init_model(wildcards.model) else [],
+        # made by download_weights under resources/vgg16/
+        "weights": [] if weights == "random" else [weights],
+    }
 
 
 def handdrawn_datasets_regex():

@@ -2,21 +2,18 @@
 # A killed job (SIGTERM at a time limit) leaves a checkpoint in work/; rerunning resumes from it.
 
 
+# Params are the options that decide the weights (sketchback.options.TrainOptions); how a run is
+# carried out (logging, checkpoints, XLA, op determinism) is read at run time and reruns nothing.
+
+
 rule train:
     input:
-        train_inputs,
+        unpack(train_inputs),
     output:
         model="results/models/{model}/generator.keras",
         history="results/models/{model}/history.csv",
     params:
-        train_pairs=lambda wc: model_pairs(wc.model, "train"),
-        val_pairs=lambda wc: model_pairs(wc.model, "val"),
-        init_model=lambda wc: init_model(wc.model),
-        image_size=config["image_size"],
-        seed=config["seed"],
-        training=config["training"],
-        epochs=lambda wc: config["models"][wc.model]["epochs"],
-        learning_rate=lambda wc: config["models"][wc.model]["learning_rate"],
+        options=lambda wc: TrainOptions.from_config(config, wc.model).as_params(),
         # Not outputs: Snakemake must not delete the checkpoint of a killed job (it is resumed).
         work_dir=lambda wc: f"results/models/{wc.model}/work",
         tensorboard_dir=lambda wc: f"results/models/{wc.model}/tensorboard",

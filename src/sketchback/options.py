@@ -1,0 +1,79 @@
+"""Training options, split by what they change: ``TrainOptions`` decide the weights (the train rule's
+params: changing one retrains), ``RunSettings`` only how a run is carried out (read at run time:
+changing one reruns nothing). Both are built from the validated config, whose schema holds every
+default. Imports nothing heavy, so building the DAG stays fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+# training.* keys that do not change what a model learns. XLA (jit_compile) and op determinism
+# change results in the last bits only, as two GPU runs of the same options do: retraining for
+# them would spend GPU hours for nothing (README, "Rerunning part of the study").
+RUN_SETTING_KEYS = ("jit_compile", "deterministic", "checkpoint_every", "log_every")
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Everything that decides a model's weights (sizes in px, weights of the loss terms, ...)."""
+
+    image_size: int
+    architecture: str
+    base_filters: int
+    residual_blocks: int
+    pixel_weight: float
+    feature_weight: float
+    tv_weight: float
+    vgg_weights: str
+    vgg_md5: str | None
+    batch_size: int
+    devices: int
+    mixed_precision: bool
+    lr_schedule: str
+    max_steps: int | None
+    epochs: int
+    learning_rate: float
+    seed: int
+
+    @classmethod
+    def from_config(cls, config: dict, model: str) -> "TrainOptions":
+        training, spec = config["training"], config["models"][model]
+        science = {k: v for k, v in training.items() if k not in RUN_SETTING_KEYS and k != "loss"}
+        return cls(image_size=config["image_size"], seed=config["seed"], epochs=spec["epochs"],
+                   learning_rate=spec["learning_rate"], **training["loss"], **science)
+
+    def as_params(self) -> dict:
+        """A plain dict for a rule's params (Snakemake compares params by value)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How a training run is carried out; none of it changes what the model learns.
+
+    jit_compile: XLA on TensorFlow (only without determinism; JAX always compiles);
+    deterministic: deterministic TensorFlow ops; checkpoint_every / log_every: steps between
+    checkpoints / progress lines (0: epoch ends only / never); prefetch: batches prepared ahead;
+    work_dir: packed data and checkpoint (default ``work/`` next to the model);
+    tensorboard_dir: TensorBoard scalars (None: none).
+    """
+
+    jit_compile: bool = False
+    deterministic: bool = True
+    checkpoint_every: int = 500
+    log_every: int = 50
+    prefetch: int = 4
+    work_dir: Path | None = None
+    tensorboard_dir: Path | None = None
+
+    @classmethod
+    def from_config(cls, config: dict, **paths) -> "RunSettings":
+        return cls(**{k: config["training"][k] for k in RUN_SETTING_KEYS}, **paths)
+
+
+def training_keys() -> set[str]:
+    """The training.* keys the two classes cover between them (a new key must join one of them)."""
+    names = {f.name for f in fields(TrainOptions)} | set(RUN_SETTING_KEYS) | {"loss"}
+    return names - {"image_size", "seed", "epochs", "learning_rate", "pixel_weight", "feature_weight", "tv_weight"}
