@@ -132,7 +132,7 @@ def evaluate(model_path: str | Path, test_pairs: list, mean_image_path: str | Pa
     filters, ``seed``). The grid shows the first ``grid_rows`` test images.
     """
     from sketchback.figures import evaluation_grid, save_png
-    from sketchback.losses import vgg_feature_extractor
+    from sketchback.vgg import vgg_feature_extractor
 
     if not test_pairs:
         raise ValueError(f"{dataset}/{method}: no test shards to evaluate")

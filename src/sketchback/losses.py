@@ -11,19 +11,19 @@ Images are float32 NHWC in [0, 1]. Every term returns one value per sample, shap
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import keras
-import numpy as np
 from keras import ops
 
-from sketchback.io import file_digest
-
-FEATURE_LAYER = "block2_conv2"
-VGG_NOTOP_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
-VGG_NOTOP_MD5 = "6d6bbae143d832006294945121d1f1fc"
-# ImageNet channel means in BGR order, as keras.applications.vgg16.preprocess_input uses them.
-_VGG_BGR_MEAN = (103.939, 116.779, 123.68)
+# The VGG16 machinery lives in sketchback.vgg (style transfer and the feature distance use it too);
+# these names are re-exported for train.py and the tests.
+from sketchback.vgg import (  # noqa: F401
+    FEATURE_LAYER,
+    VGG_NOTOP_FILE,
+    VGG_NOTOP_MD5,
+    vgg16_notop,
+    vgg_feature_extractor,
+    vgg_preprocess,
+)
 
 
 def pixel_loss(y_true, y_pred):
@@ -38,57 +38,11 @@ def total_variation(y_pred):
     return ops.sum(ops.square(dy), axis=(1, 2, 3)) + ops.sum(ops.square(dx), axis=(1, 2, 3))
 
 
-def vgg_preprocess(images):
-    """[0, 1] RGB -> VGG16's input: 0..255 BGR minus the ImageNet mean."""
-    bgr = ops.flip(images, axis=-1) * 255.0
-    return bgr - ops.convert_to_tensor(np.array(_VGG_BGR_MEAN, dtype="float32"))
-
-
 def feature_loss(extractor, y_true, y_pred):
     """Per-sample mean squared difference of VGG features, (N,)."""
     # Under mixed precision the extractor computes in float16; the loss is summed in float32.
     diff = ops.cast(extractor(vgg_preprocess(y_true)), "float32") - ops.cast(extractor(vgg_preprocess(y_pred)), "float32")
     return ops.mean(ops.square(diff), axis=(1, 2, 3))
-
-
-def vgg16_notop(weights: str = "random", md5: str | None = None, seed: int = 0,
-                config_key: str = "training.vgg_weights") -> keras.Model:
-    """Keras' VGG16 without its classifier, for any input size.
-
-    ``weights`` is either a path to the Keras ImageNet *notop* weights file
-    (``vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5``; checked against ``md5`` when given),
-    or ``"random"``: fixed filters seeded by ``seed`` (this seeds Keras' global generators).
-    ``config_key`` names the setting in error messages.
-    """
-    if weights == "random":
-        keras.utils.set_random_seed(seed)
-        return keras.applications.VGG16(include_top=False, weights=None, input_shape=(None, None, 3))
-    path = Path(weights)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"VGG16 weights file {path} not found; download {VGG_NOTOP_FILE} "
-            f"(md5 {VGG_NOTOP_MD5}) to that path, or set {config_key} to 'random'"
-        )
-    if md5 is not None and (actual := file_digest(path, "md5")) != md5:
-        raise ValueError(f"VGG16 weights file {path} has md5 {actual}, expected {md5}; the file is damaged or a different file, download it again")
-    vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=(None, None, 3))
-    try:
-        vgg.load_weights(str(path))
-    except Exception as exc:
-        raise ValueError(f"{path} is not a VGG16 notop weights file Keras can read ({exc})") from exc
-    return vgg
-
-
-def vgg_feature_extractor(weights: str = "random", md5: str | None = None, seed: int = 0) -> keras.Model:
-    """VGG16 up to ``block2_conv2``, frozen (weights as for :func:`vgg16_notop`).
-
-    Random VGG features are a weaker perceptual signal than ImageNet ones; the offline demo uses
-    them because the real weights cannot be downloaded there, and its report says so.
-    """
-    vgg = vgg16_notop(weights, md5, seed)
-    extractor = keras.Model(vgg.input, vgg.get_layer(FEATURE_LAYER).output, name="vgg16_relu2_2")
-    extractor.trainable = False
-    return extractor
 
 
 @keras.saving.register_keras_serializable(package="sketchback")

@@ -11,7 +11,6 @@ import numpy as np
 
 # skimage defaults for structural_similarity: 7x7 uniform window, sample covariance.
 _WIN = 7
-_PAD = (_WIN - 1) // 2
 _K1 = 0.01
 _K2 = 0.03
 # Images per chunk in image_metrics: bounds memory at ~5 float64 maps per chunk.
@@ -140,7 +139,7 @@ def feature_distance(extractor, preds: np.ndarray, truths: np.ndarray, batch_siz
     """Per-image perceptual distance between two batches of RGB images, (N,) float64 in [0, 2].
 
     Both batches go through ``extractor`` (a Keras model taking VGG16-preprocessed images, e.g.
-    ``sketchback.losses.vgg_feature_extractor``, whose output is ``block2_conv2``/relu2_2); at
+    ``sketchback.vgg.vgg_feature_extractor``, whose output is ``block2_conv2``/relu2_2); at
     each spatial position the feature vector is scaled to unit length (as LPIPS does, without
     its learned channel weights), and the distance is the squared difference of the two unit
     vectors summed over channels, averaged over positions. 0 for identical images; the ReLU
@@ -150,7 +149,7 @@ def feature_distance(extractor, preds: np.ndarray, truths: np.ndarray, batch_siz
 
     preds, truths: (N, H, W, 3) floats in [0, 1] (uint8 batches are divided by 255 first).
     """
-    from sketchback.losses import vgg_preprocess  # Keras is only needed for this metric
+    from sketchback.vgg import vgg_preprocess  # Keras is only needed for this metric
 
     preds = np.asarray(preds)
     truths = np.asarray(truths)

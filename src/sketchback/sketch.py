@@ -2,10 +2,12 @@
 
 ``pencil`` is the colour-dodge trick of Sangkloy et al. (Scribbler), optionally on grainy paper;
 ``xdog`` is Winnemöller et al. 2012; ``style`` is neural style transfer toward a pencil drawing
-(``sketchback.style``). Each is a function of (image, parameters, seed). ``sketch_images`` runs a
-whole batch through the same numerics vectorised (one OpenCV call per chunk of up to 16 images
-instead of per image, float32, no temporary float64 copies), and ``sketch_shard`` is the workflow's
-entry point.
+(``sketchback.style``). Each is a function of (image, parameters, seed). ``METHODS`` maps each
+name to a ``SketchMethod``: its parameters with their defaults and checks, and its batch function,
+which runs a whole batch through the same numerics vectorised (one OpenCV call per chunk of up to
+16 images instead of per image, float32, no temporary float64 copies). ``sketch_method`` looks a
+name up (and fails loudly for an unknown one); ``sketch_images`` sketches a batch and
+``sketch_shard`` is the workflow's entry point.
 """
 
 from __future__ import annotations
@@ -13,19 +15,18 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, Mapping
 
 import cv2
 import numpy as np
 
 from sketchback import style as _style
+from sketchback.images import check_seed, grey_chunk, to_grey
 from sketchback.io import load_npz, save_npz
 
 log = logging.getLogger(__name__)
 
-# Methods that sketch only a subset of a shard: their shards also carry the photos (``images``)
-# and dataset ``rows`` of that subset, so a shard pairs with itself downstream.
-SUBSET_METHODS = ("style",)
 # Images are sketched in chunks of 16 (pencil's uint8 chunks stay small: the fastest of 4..32 at
 # 128x128 and 178x218 here). XDoG's chunks are also held to about 320,000 pixels (16 images at
 # 128x128, 8 at CelebA's 178x218), so its float32 intermediates (about 1.3 MB each) stay in the
@@ -34,18 +35,6 @@ SUBSET_METHODS = ("style",)
 _CHUNK = 16
 _XDOG_CHUNK_PIXELS = 320_000
 _PROGRESS_EVERY = 2048  # images between progress log lines of the fast methods
-
-
-def _check_image(image: np.ndarray, name: str = "image") -> None:
-    """Raise a clear error unless ``image`` is a uint8 (H,W) or (H,W,3) array."""
-    if not isinstance(image, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array, got {type(image).__name__}")
-    if image.dtype != np.uint8:
-        raise ValueError(f"{name} must have dtype uint8 (values 0..255), got {image.dtype}")
-    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
-        raise ValueError(f"{name} must be grey (H,W) or RGB (H,W,3), got shape {image.shape}")
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError(f"{name} is empty (shape {image.shape})")
 
 
 def _check_number(name: str, value, *, minimum: float | None = None, strict: bool = False) -> float:
@@ -58,32 +47,6 @@ def _check_number(name: str, value, *, minimum: float | None = None, strict: boo
     if minimum is not None and (value <= minimum if strict else value < minimum):
         raise ValueError(f"{name} must be {'>' if strict else '>='} {minimum}, got {value}")
     return value
-
-
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    return int(seed)
-
-
-def to_grey(image: np.ndarray) -> np.ndarray:
-    """Luma of an RGB photo (ITU-R BT.601 weights, as cv2 uses).
-
-    image: uint8 (H,W,3) RGB or (H,W) grey, 0..255.  Returns a new uint8 (H,W) array, 0..255.
-    """
-    _check_image(image)
-    if image.ndim == 2:
-        return image.copy()
-    return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
-
-
-def _grey_chunk(images: np.ndarray) -> np.ndarray:
-    """uint8 (m,H,W,3) RGB or (m,H,W) grey -> uint8 (m,H,W) luma, one cv2 call (it is per pixel, so
-    the chunk can be one tall image)."""
-    if images.ndim == 3:
-        return images
-    m, h, w, _ = images.shape
-    return cv2.cvtColor(np.ascontiguousarray(images).reshape(m * h, w, 3), cv2.COLOR_RGB2GRAY).reshape(m, h, w)
 
 
 def image_seed(seed: int, row: int) -> int:
@@ -144,7 +107,7 @@ def pencil_sketch(image: np.ndarray, blur_ksize: int = 21, blur_sigma: float = 0
     convention for division by zero), which only happens inside (near-)black regions.
     """
     blur_ksize, blur_sigma, paper = _check_pencil(blur_ksize, blur_sigma, paper)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     sketch = _pencil_chunk(to_grey(image)[None], blur_ksize, blur_sigma)[0]
     return _add_paper(sketch, paper, seed) if paper > 0 else sketch
 
@@ -194,7 +157,7 @@ def _wide_width(w: int, r: int) -> int:
 
 
 def _xdog_chunk(grey: np.ndarray, kernels: tuple[np.ndarray, ...], epsilon: float, phi: float) -> np.ndarray:
-    """XDoG of uint8 (m,H,W) grey images (a chunk of ``_chunk_size`` images); ``kernels`` from
+    """XDoG of uint8 (m,H,W) grey images (a chunk of ``_xdog_chunk_size`` images); ``kernels`` from
     ``_xdog_kernels``, made once per batch.
 
     The images are blurred together, a cv2 call per chunk instead of per image, each surrounded by
@@ -234,13 +197,6 @@ def _ramp(s: np.ndarray, epsilon: float, phi: float) -> np.ndarray:
     return out.reshape(s.shape)
 
 
-def _chunk_size(method: str, h: int, w: int) -> int:
-    """Images per OpenCV call: ``_CHUNK``, and for XDoG at most about ``_XDOG_CHUNK_PIXELS`` pixels."""
-    if method != "xdog":
-        return _CHUNK
-    return max(1, min(_CHUNK, _XDOG_CHUNK_PIXELS // (h * w)))
-
-
 def xdog(
     image: np.ndarray,
     sigma: float = 0.8,
@@ -272,48 +228,6 @@ def xdog(
     return _xdog_chunk(to_grey(image)[None], _xdog_kernels(*params[:3]), *params[3:])[0]
 
 
-METHODS: dict[str, Callable[..., np.ndarray]] = {"pencil": pencil_sketch, "xdog": xdog, "style": _style.style_sketch}
-
-
-def method_params(method: str) -> dict[str, object]:
-    """The configurable parameters of sketch method ``method`` with their defaults (seeds excluded:
-    they come from the study's ``seed``)."""
-    if method not in METHODS:
-        raise ValueError(f"unknown sketch method {method!r}; choose one of {sorted(METHODS)}")
-    if method == "style":
-        return {**_style.DEFAULT_PARAMS, **_style.SHARD_PARAMS}
-    sig = inspect.signature(METHODS[method])
-    return {name: prm.default for name, prm in list(sig.parameters.items())[1:] if name != "seed"}
-
-
-def check_params(method: str, params: dict | None) -> dict[str, object]:
-    """All parameters of ``method`` (defaults overridden by ``params``), validated without sketching
-    anything. Raises ValueError naming the method and the bad or unknown parameter."""
-    valid = method_params(method)  # raises for an unknown method
-    params = dict(params or {})
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
-        raise ValueError(
-            f"unknown parameter(s) {unknown} for sketch method {method!r}; valid parameters: {sorted(valid)}"
-        )
-    resolved = {**valid, **params}
-    if method == "pencil":
-        _check_pencil(resolved["blur_ksize"], resolved["blur_sigma"], resolved["paper"])
-    elif method == "xdog":
-        _check_xdog(*(resolved[key] for key in ("sigma", "k", "p", "epsilon", "phi")))
-    else:
-        resolved = _style.resolve_params(params)
-    return resolved
-
-
-def select_images(method: str, params: dict | None, rows: np.ndarray) -> np.ndarray:
-    """Positions (into a shard) of the images ``method`` sketches: all, or the style subset."""
-    if method in SUBSET_METHODS:
-        p = check_params(method, params)
-        return _style.select_subset(rows, p["max_images"], p["every_nth"])
-    return np.arange(len(rows))
-
-
 def _check_batch(images) -> None:
     if not isinstance(images, np.ndarray):
         raise TypeError(f"images must be a numpy array, got {type(images).__name__}")
@@ -321,6 +235,169 @@ def _check_batch(images) -> None:
         raise ValueError(f"images must have dtype uint8 (values 0..255), got {images.dtype}")
     if images.ndim != 4 or images.shape[3] != 3:
         raise ValueError(f"images must be RGB batches of shape (N,H,W,3), got {images.shape}")
+
+
+
+
+def _check_out(out, images: np.ndarray) -> None:
+    if not isinstance(out, np.ndarray) or out.dtype != np.uint8 or out.shape != images.shape[:3]:
+        raise ValueError(f"out must be a uint8 array of shape {images.shape[:3]}; "
+                         f"got {getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}")
+
+
+# --------------------------------------------------------------------------- batch functions
+# Each sketches uint8 (N,H,W,3) RGB photos into ``out`` (uint8 (N,H,W)) with parameters ``p``
+# resolved by its method; image i is seeded with ``image_seed(seed, rows[i])``.
+
+def _pencil_batch(images: np.ndarray, p: dict, seed: int, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
+    # chunk by chunk, so the grey images, blurs and sketches of a chunk stay in the CPU's cache
+    for lo in range(0, len(images), _CHUNK):
+        out[lo:lo + _CHUNK] = _pencil_chunk(grey_chunk(images[lo:lo + _CHUNK]), p["blur_ksize"], p["blur_sigma"])
+    if p["paper"] > 0:
+        for i, row in enumerate(rows):
+            out[i] = _add_paper(out[i], p["paper"], image_seed(seed, row))
+    return out
+
+
+def _xdog_chunk_size(h: int, w: int) -> int:
+    """Images per OpenCV call for XDoG: ``_CHUNK``, and at most about ``_XDOG_CHUNK_PIXELS`` pixels."""
+    return max(1, min(_CHUNK, _XDOG_CHUNK_PIXELS // (h * w)))
+
+
+def _xdog_batch(images: np.ndarray, p: dict, seed: int, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
+    kernels = _xdog_kernels(p["sigma"], p["k"], p["p"])
+    chunk = _xdog_chunk_size(*images.shape[1:3])
+    for lo in range(0, len(images), chunk):
+        out[lo:lo + chunk] = _xdog_chunk(grey_chunk(images[lo:lo + chunk]), kernels, p["epsilon"], p["phi"])
+    return out
+
+
+def _style_batch(images: np.ndarray, p: dict, seed: int, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
+    grey = np.concatenate([grey_chunk(images[lo:lo + _CHUNK]) for lo in range(0, len(images), _CHUNK)])
+    out[...] = _style.style_transfer(grey, [image_seed(seed, r) for r in rows], p, vgg_seed=seed, progress=True)
+    return out
+
+
+# --------------------------------------------------------------------------- the methods
+
+def _pencil_params(p: dict) -> dict:
+    blur_ksize, blur_sigma, paper = _check_pencil(p["blur_ksize"], p["blur_sigma"], p["paper"])
+    return {"blur_ksize": blur_ksize, "blur_sigma": blur_sigma, "paper": paper}
+
+
+def _xdog_params(p: dict) -> dict:
+    keys = ("sigma", "k", "p", "epsilon", "phi")
+    return dict(zip(keys, _check_xdog(*(p[key] for key in keys))))
+
+
+def _style_subset(rows: np.ndarray, p: dict) -> np.ndarray:
+    return _style.select_subset(rows, p["max_images"], p["every_nth"])
+
+
+def _keyword_defaults(fn: Callable) -> dict[str, object]:
+    """The keyword parameters of a per-image sketch function with their defaults, seeds excluded
+    (they come from the study's ``seed``)."""
+    params = list(inspect.signature(fn).parameters.items())[1:]
+    return {name: prm.default for name, prm in params if name != "seed"}
+
+
+@dataclass(frozen=True)
+class SketchMethod:
+    """A sketch method: its configurable parameters, their check, and how it sketches a batch.
+
+    defaults: the configurable parameters with their defaults (seeds excluded).
+    check: all parameters (defaults overridden) -> the same, checked and normalised; raises
+        ValueError naming the bad key.
+    sketch_batch: (images, resolved params, seed, rows, out) -> out, see the batch functions above.
+    sketch_image: the per-image function, (image, **params, **{key: seed for key in seeds});
+        calling the method calls it.
+    seeds: the seed keywords of ``sketch_image``.
+    subset: None, or (rows, resolved params) -> positions of the images of a shard it sketches;
+        such a method's shards also carry the photos (``images``) and dataset ``rows`` of that
+        subset, so a shard pairs with itself downstream.
+    limit_threads: None, or a function that holds the method's own thread pools (beyond OpenCV's)
+        to a number of threads.
+    """
+
+    name: str
+    defaults: Mapping[str, object]
+    check: Callable[[dict], dict]
+    sketch_batch: Callable[..., np.ndarray]
+    sketch_image: Callable[..., np.ndarray]
+    seeds: tuple[str, ...] = ()
+    subset: Callable[[np.ndarray, dict], np.ndarray] | None = None
+    limit_threads: Callable[[int], None] | None = None
+
+    def resolve(self, params: dict | None) -> dict[str, object]:
+        """All parameters (defaults overridden by ``params``), checked, without sketching anything.
+        Raises ValueError naming the method and the bad or unknown parameter."""
+        params = dict(params or {})
+        unknown = sorted(set(params) - set(self.defaults))
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {unknown} for sketch method {self.name!r}; "
+                             f"valid parameters: {sorted(self.defaults)}")
+        return self.check({**self.defaults, **params})
+
+    def __call__(self, image: np.ndarray, **kwargs) -> np.ndarray:
+        return self.sketch_image(image, **kwargs)
+
+
+METHODS: dict[str, SketchMethod] = {
+    "pencil": SketchMethod("pencil", _keyword_defaults(pencil_sketch), _pencil_params, _pencil_batch, pencil_sketch,
+                           seeds=("seed",)),
+    "xdog": SketchMethod("xdog", _keyword_defaults(xdog), _xdog_params, _xdog_batch, xdog),
+    "style": SketchMethod("style", {**_style.DEFAULT_PARAMS, **_style.SHARD_PARAMS}, _style.resolve_params,
+                          _style_batch, _style.style_sketch, seeds=("seed", "vgg_seed"), subset=_style_subset,
+                          limit_threads=_style.limit_threads),
+}
+# Methods that sketch only a subset of a shard (see ``SketchMethod.subset``).
+SUBSET_METHODS = tuple(name for name, method in METHODS.items() if method.subset is not None)
+
+
+def sketch_method(name: str) -> SketchMethod:
+    """The sketch method called ``name``; ValueError naming it and the known ones otherwise."""
+    try:
+        return METHODS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown sketch method {name!r} (known: {', '.join(METHODS)})") from None
+
+
+def method_params(method: str) -> dict[str, object]:
+    """The configurable parameters of sketch method ``method`` with their defaults (seeds excluded:
+    they come from the study's ``seed``)."""
+    return dict(sketch_method(method).defaults)
+
+
+def check_params(method: str, params: dict | None) -> dict[str, object]:
+    """All parameters of ``method`` (defaults overridden by ``params``), validated without sketching
+    anything. Raises ValueError naming the method and the bad or unknown parameter."""
+    return sketch_method(method).resolve(params)
+
+
+def _select(method: SketchMethod, p: dict, rows: np.ndarray) -> np.ndarray:
+    return np.arange(len(rows)) if method.subset is None else method.subset(rows, p)
+
+
+def select_images(method: str, params: dict | None, rows: np.ndarray) -> np.ndarray:
+    """Positions (into a shard) of the images ``method`` sketches: all, or the style subset."""
+    m = sketch_method(method)
+    return _select(m, m.resolve(params), rows)
+
+
+def _sketch(method: SketchMethod, p: dict, images: np.ndarray, seed, rows, out) -> np.ndarray:
+    """``sketch_images`` with the method looked up and its parameters resolved."""
+    _check_batch(images)
+    seed = check_seed(seed)
+    rows = np.arange(len(images)) if rows is None else np.asarray(rows)
+    if rows.shape != (len(images),):
+        raise ValueError(f"rows must give one dataset row per image: {len(images)} images, rows of shape {rows.shape}")
+    if out is None:
+        out = np.empty(images.shape[:3], np.uint8)
+    else:
+        _check_out(out, images)
+    if len(images) == 0:
+        return out
+    return method.sketch_batch(images, p, seed, rows, out)
 
 
 def sketch_images(images: np.ndarray, method: str, params: dict | None = None, *, seed: int = 0,
@@ -332,86 +409,60 @@ def sketch_images(images: np.ndarray, method: str, params: dict | None = None, *
     image i gets ``image_seed(seed, rows[i])`` (rows default to 0..N-1), so its sketch does not
     depend on the rest of the batch.  Every image given is sketched: the style subset keys
     (``max_images``, ``every_nth``) are applied by ``sketch_shard``.
-    out: a uint8 (N,H,W) array to write the sketches into (pencil and xdog), e.g. a slice of a
-    shard's sketches, instead of a new one.
+    out: a uint8 (N,H,W) array to write the sketches into, e.g. a slice of a shard's sketches,
+    instead of a new one.
     Returns uint8 (N,H,W), 0..255, white paper with dark lines: what the method gives for each
     image alone with ``seed=image_seed(seed, rows[i])`` (and, for style, ``vgg_seed=seed``; equal
     up to float rounding there, since a batch goes through VGG16 together).
     """
-    p = check_params(method, params)
-    _check_batch(images)
-    seed = _check_seed(seed)
-    rows = np.arange(len(images)) if rows is None else np.asarray(rows)
-    if rows.shape != (len(images),):
-        raise ValueError(f"rows must give one dataset row per image: {len(images)} images, rows of shape {rows.shape}")
-    if out is not None and (method == "style" or not isinstance(out, np.ndarray) or out.dtype != np.uint8
-                            or out.shape != images.shape[:3]):
-        raise ValueError(f"out must be a uint8 array of shape {images.shape[:3]}, for pencil and xdog only; "
-                         f"got {getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')} for {method}")
-    if len(images) == 0:
-        return np.empty(images.shape[:3], np.uint8) if out is None else out
-    chunk = _chunk_size(method, *images.shape[1:3])
-    if method == "style":
-        grey = np.concatenate([_grey_chunk(images[lo:lo + chunk]) for lo in range(0, len(images), chunk)])
-        return _style.style_transfer(grey, [image_seed(seed, r) for r in rows], p, vgg_seed=seed, progress=True)
-    if out is None:
-        out = np.empty(images.shape[:3], np.uint8)
-    if method == "pencil":
-        ksize, sigma, paper = _check_pencil(p["blur_ksize"], p["blur_sigma"], p["paper"])
-    else:
-        xdog_params = _check_xdog(*(p[key] for key in ("sigma", "k", "p", "epsilon", "phi")))
-        kernels, (epsilon, phi) = _xdog_kernels(*xdog_params[:3]), xdog_params[3:]
-    # chunk by chunk, so the grey images, blurs and sketches of a chunk stay in the CPU's cache
-    for lo in range(0, len(images), chunk):
-        grey = _grey_chunk(images[lo:lo + chunk])
-        if method == "pencil":
-            out[lo:lo + chunk] = _pencil_chunk(grey, ksize, sigma)
-        else:
-            out[lo:lo + chunk] = _xdog_chunk(grey, kernels, epsilon, phi)
-    if method == "pencil" and paper > 0:
-        for i, row in enumerate(rows):
-            out[i] = _add_paper(out[i], paper, image_seed(seed, row))
-    return out
+    m = sketch_method(method)
+    return _sketch(m, m.resolve(params), images, seed, rows, out)
 
 
 def sketch_shard(in_npz, out_npz, method: str, params: dict | None = None, *, seed: int = 0, threads: int = 1) -> int:
     """Sketch the photos of a prepared shard; writes ``sketches`` uint8 (N, H, W), ``names`` and ``rows``
-    atomically. For ``SUBSET_METHODS`` only the chosen subset is sketched, and the shard also holds
-    those photos as ``images``, so it stands on its own as a (photo, sketch) shard.
+    atomically. For methods that sketch a subset (``SUBSET_METHODS``) only the chosen images are
+    sketched, and the shard also holds those photos as ``images``, so it stands on its own as a
+    (photo, sketch) shard.
 
     seed: the study's seed.  threads: CPU threads OpenCV (and TensorFlow, for ``style``) may use;
     1 when the workflow runs one shard per core.
     """
-    check_params(method, params)  # bad parameters fail before any work
+    m = sketch_method(method)
+    p = m.resolve(params)  # bad parameters fail before any work
     threads = int(threads)
     cv2.setNumThreads(threads)
     shard = load_npz(in_npz, mmap=True)  # read once, in order: no copy of the photos
-    images = shard["images"]
+    images, names = shard["images"], shard["names"]
     rows = shard["rows"] if "rows" in shard else np.arange(len(images))
-    keep = select_images(method, params, rows)
-    subset = method in SUBSET_METHODS
-    if subset:
+    if m.subset is not None:
+        keep = _select(m, p, rows)
         if len(keep) == 0:
             raise ValueError(f"{in_npz}: sketch.{method} selects none of its {len(images)} images "
                              f"(rows {rows.min()}..{rows.max()}); lower sketch.{method}.every_nth")
         log.info("%s: %s sketches of %d of the shard's %d images", out_npz, method, len(keep), len(images))
-        _style.limit_threads(threads)
+        images, names, rows = images[keep], names[keep], rows[keep]
+    if m.limit_threads is not None:
+        m.limit_threads(threads)
     start = time.perf_counter()
-    if subset:  # style logs its own progress, per batch
-        sketches = sketch_images(images[keep], method, params, seed=seed, rows=rows[keep])
-    else:
-        sketches = np.empty(images.shape[:3], np.uint8)
-        for lo in range(0, len(images), _PROGRESS_EVERY):
-            hi = min(lo + _PROGRESS_EVERY, len(images))
-            sketch_images(images[lo:hi], method, params, seed=seed, rows=rows[lo:hi], out=sketches[lo:hi])
-            if len(images) > _PROGRESS_EVERY:
-                log.info("%s: %d/%d sketched", out_npz, hi, len(images))
+    sketches = _sketch_in_steps(m, p, images, seed, rows, out_npz)
     seconds = time.perf_counter() - start
-    if subset:
-        out = {"sketches": sketches, "names": shard["names"][keep], "rows": rows[keep], "images": images[keep]}
-    else:
-        out = {"sketches": sketches, "names": shard["names"], "rows": rows}
-    save_npz(out_npz, **out)
+    out = {"sketches": sketches, "names": names, "rows": rows}
+    save_npz(out_npz, **out, **({"images": images} if m.subset is not None else {}))
     log.info("%s: %d %s sketches in %.2f s (%.1f/s)", out_npz, len(sketches), method, seconds,
              len(sketches) / max(seconds, 1e-9))
     return len(sketches)
+
+
+def _sketch_in_steps(method: SketchMethod, p: dict, images: np.ndarray, seed: int, rows: np.ndarray,
+                     out_npz) -> np.ndarray:
+    """Sketch a shard's images, with a log line every ``_PROGRESS_EVERY`` images (subset methods,
+    i.e. style, log their own progress, per batch)."""
+    sketches = np.empty(images.shape[:3], np.uint8)
+    step = max(1, len(images)) if method.subset is not None else _PROGRESS_EVERY
+    for lo in range(0, len(images), step):
+        hi = min(lo + step, len(images))
+        _sketch(method, p, images[lo:hi], seed, rows[lo:hi], sketches[lo:hi])
+        if len(images) > step:
+            log.info("%s: %d/%d sketched", out_npz, hi, len(images))
+    return sketches

@@ -22,13 +22,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-log = logging.getLogger(__name__)
+from sketchback.images import check_seed, to_grey
+from sketchback.vgg import VGG_LAYERS, vgg16_notop, vgg_preprocess
 
-VGG_LAYERS = (
-    "block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2", "block3_conv1", "block3_conv2",
-    "block3_conv3", "block4_conv1", "block4_conv2", "block4_conv3", "block5_conv1", "block5_conv2",
-    "block5_conv3",
-)
+log = logging.getLogger(__name__)
 
 # Per-image parameters of the optimisation (keyword arguments of ``style_sketch``).
 DEFAULT_PARAMS: dict[str, object] = {
@@ -201,11 +198,9 @@ def vgg_features(weights: str = "random", md5: str | None = None, seed: int = 0,
 
     ``weights``: the Keras ImageNet notop file (checked against ``md5`` when given) or "random"
     (fixed filters seeded by ``seed``, as the offline demo's feature loss uses; this also seeds
-    Keras' global generators, as ``losses.vgg_feature_extractor`` does). Cached per process.
+    Keras' global generators, as ``vgg.vgg_feature_extractor`` does). Cached per process.
     """
     import keras
-
-    from sketchback.losses import vgg16_notop, vgg_preprocess
 
     vgg = vgg16_notop(weights, md5, seed, config_key="sketch.style.vgg_weights")
     inputs = keras.Input((None, None, 3))
@@ -256,45 +251,33 @@ def _init_images(grey: np.ndarray, seeds, noise: float) -> np.ndarray:
     return np.clip(x, 0.0, 1.0)
 
 
-def style_transfer(grey: np.ndarray, seeds, params: dict | None = None, *, vgg_seed: int = 0,
-                   progress: bool = False) -> np.ndarray:
-    """Style-transfer grey photos toward the pencil style image.
-
-    grey: uint8 (N, H, W) grey photos, 0..255.  seeds: N ints, one per image (its starting noise).
-    params: see ``DEFAULT_PARAMS`` and ``SHARD_PARAMS`` (``batch_size``, ``vgg_weights``,
-    ``vgg_md5``; the subset keys are ignored here).  vgg_seed: seed of the "random" VGG filters.
-    Returns uint8 (N, H, W), 255 = paper. Images are optimised in batches of ``batch_size``, each
-    with its own loss, so an image's result does not depend on the others (up to float rounding).
-    """
-    import keras
-    import tensorflow as tf
-    from keras import ops
-
-    p = resolve_params(params)
-    if keras.backend.backend() != "tensorflow":
-        raise ValueError(f"style transfer takes its gradients from TensorFlow; set KERAS_BACKEND=tensorflow (got {keras.backend.backend()!r})")
-    grey = np.asarray(grey)
-    if grey.dtype != np.uint8 or grey.ndim != 3:
-        raise ValueError(f"grey must be uint8 (N,H,W), got {grey.dtype} {grey.shape}")
-    seeds = [int(s) for s in seeds]
-    if len(seeds) != len(grey):
-        raise ValueError(f"need one seed per image: {len(grey)} images, {len(seeds)} seeds")
-    out = np.empty(grey.shape, np.uint8)
-    if len(grey) == 0:
-        return out
-    layers = (p["content_layer"], *p["style_layers"])
+def _check_depth(shape: tuple[int, ...], layers: tuple[str, ...]) -> None:
+    """ValueError unless (N, H, W) images are large enough for the deepest VGG16 block of ``layers``."""
     deepest = max(int(layer.removeprefix("block")[0]) for layer in layers)  # "block3_conv1" -> 3
     smallest = 2 ** (deepest - 1)  # each VGG16 block before it halves the image
-    if min(grey.shape[1:]) < smallest:
+    if min(shape[1:]) < smallest:
         raise ValueError(f"style transfer reads VGG16 block{deepest}, which needs images of at least {smallest}x{smallest} "
-                         f"px; got {grey.shape[2]}x{grey.shape[1]}")
-    model = vgg_features(p["vgg_weights"], p["vgg_md5"], int(vgg_seed), layers)
+                         f"px; got {shape[2]}x{shape[1]}")
+
+
+def _style_grams(model, p: dict) -> list:
+    """(Gram matrix, its mean square) of each style layer of the style image."""
+    from keras import ops
+
     style = load_style_image(p["style_image"], p["style_size"])
     style_feats = model(ops.convert_to_tensor(np.repeat(style[None, ..., None], 3, -1).astype("float32") / 255.0))[1:]
     style_grams = []
     for f in style_feats:
         g = gram(f)
         style_grams.append((g, ops.mean(ops.square(g)) + 1e-12))
+    return style_grams
+
+
+def _adam_step(model, style_grams: list, p: dict):
+    """One compiled Adam step on the images x: (x, m, v, t, content_target) -> (x, m, v, summed loss)."""
+    import tensorflow as tf
+    from keras import ops
+
     lr, b1, b2, eps = p["learning_rate"], 0.9, 0.999, 1e-8
 
     @tf.function(reduce_retracing=True)
@@ -311,24 +294,63 @@ def style_transfer(grey: np.ndarray, seeds, params: dict | None = None, *, vgg_s
         x = ops.clip(x - lr * m_hat / (ops.sqrt(v_hat) + eps), 0.0, 1.0)
         return x, m, v, loss
 
+    return step
+
+
+def _optimise(step, model, grey: np.ndarray, seeds: list[int], p: dict) -> tuple[np.ndarray, float]:
+    """``p["steps"]`` Adam steps on one batch of uint8 (n, H, W) grey photos: (uint8 result, last loss)."""
+    import tensorflow as tf
+    from keras import ops
+
+    photo = grey.astype(np.float32)[..., None] / 255.0
+    content = model(ops.convert_to_tensor(np.repeat(photo, 3, -1)))[0]
+    content_target = (content, ops.mean(ops.square(content), axis=(1, 2, 3)) + 1e-12)
+    x = ops.convert_to_tensor(_init_images(grey, seeds, p["init_noise"]))
+    m = ops.zeros_like(x)
+    v = ops.zeros_like(x)
+    loss = float("nan")
+    for t in range(1, p["steps"] + 1):
+        x, m, v, loss = step(x, m, v, tf.constant(float(t)), content_target)
+    return np.rint(np.asarray(x)[..., 0] * 255.0).astype(np.uint8), float(loss)
+
+
+def style_transfer(grey: np.ndarray, seeds, params: dict | None = None, *, vgg_seed: int = 0,
+                   progress: bool = False) -> np.ndarray:
+    """Style-transfer grey photos toward the pencil style image.
+
+    grey: uint8 (N, H, W) grey photos, 0..255.  seeds: N ints, one per image (its starting noise).
+    params: see ``DEFAULT_PARAMS`` and ``SHARD_PARAMS`` (``batch_size``, ``vgg_weights``,
+    ``vgg_md5``; the subset keys are ignored here).  vgg_seed: seed of the "random" VGG filters.
+    Returns uint8 (N, H, W), 255 = paper. Images are optimised in batches of ``batch_size``, each
+    with its own loss, so an image's result does not depend on the others (up to float rounding).
+    """
+    import keras
+
+    p = resolve_params(params)
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(f"style transfer takes its gradients from TensorFlow; set KERAS_BACKEND=tensorflow (got {keras.backend.backend()!r})")
+    grey = np.asarray(grey)
+    if grey.dtype != np.uint8 or grey.ndim != 3:
+        raise ValueError(f"grey must be uint8 (N,H,W), got {grey.dtype} {grey.shape}")
+    seeds = [int(s) for s in seeds]
+    if len(seeds) != len(grey):
+        raise ValueError(f"need one seed per image: {len(grey)} images, {len(seeds)} seeds")
+    out = np.empty(grey.shape, np.uint8)
+    if len(grey) == 0:
+        return out
+    layers = (p["content_layer"], *p["style_layers"])
+    _check_depth(grey.shape, layers)
+    model = vgg_features(p["vgg_weights"], p["vgg_md5"], int(vgg_seed), layers)
+    step = _adam_step(model, _style_grams(model, p), p)
     start = time.perf_counter()
     batch = p["batch_size"]
     for lo in range(0, len(grey), batch):
         hi = min(lo + batch, len(grey))
-        photo = grey[lo:hi].astype(np.float32)[..., None] / 255.0
-        content = model(ops.convert_to_tensor(np.repeat(photo, 3, -1)))[0]
-        content_target = (content, ops.mean(ops.square(content), axis=(1, 2, 3)) + 1e-12)
-        x = ops.convert_to_tensor(_init_images(grey[lo:hi], seeds[lo:hi], p["init_noise"]))
-        m = ops.zeros_like(x)
-        v = ops.zeros_like(x)
-        loss = float("nan")
-        for t in range(1, p["steps"] + 1):
-            x, m, v, loss = step(x, m, v, tf.constant(float(t)), content_target)
-        out[lo:hi] = np.rint(np.asarray(x)[..., 0] * 255.0).astype(np.uint8)
+        out[lo:hi], loss = _optimise(step, model, grey[lo:hi], seeds[lo:hi], p)
         if progress:
             seconds = time.perf_counter() - start
             log.info("style: %d/%d images, %d steps, last batch loss %.4f, %.1f s (%.2f s/image)",
-                     hi, len(grey), p["steps"], float(loss) / (hi - lo), seconds, seconds / hi)
+                     hi, len(grey), p["steps"], loss / (hi - lo), seconds, seconds / hi)
     return out
 
 
@@ -339,9 +361,7 @@ def style_sketch(image: np.ndarray, seed: int = 0, vgg_seed: int = 0, **params) 
     ``seed`` seeds the starting noise; ``vgg_seed`` the filters of the "random" VGG16 (the
     workflow uses the study's seed for it).
     """
-    from sketchback.sketch import _check_seed, to_grey
-
-    return style_transfer(to_grey(image)[None], [_check_seed(seed)], params, vgg_seed=_check_seed(vgg_seed))[0]
+    return style_transfer(to_grey(image)[None], [check_seed(seed)], params, vgg_seed=check_seed(vgg_seed))[0]
 
 
 def limit_threads(threads: int) -> None:
