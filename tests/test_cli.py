@@ -194,3 +194,31 @@ def test_sketch_command_names_bad_settings_before_reading_anything(foreign, tmp_
     assert not (tmp_path / "o.png").exists()
     assert main(["sketch", str(foreign), str(foreign)]) == 1
     assert "overwrite" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["predict", "--help"], ["sketch", "--help"]])
+def test_help_is_plain_text(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: sketchback") and "`" not in out
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == "sketchback 0.1.0"
+
+
+def test_a_corrupt_png_is_named_by_the_project_alone(foreign, tmp_path, capfd):
+    # cut after the signature, or garbage after it: OpenCV's PNG reader would print its own
+    # "[ERROR:0@...] global grfmt_png.cpp ... readHeader IHDR chunk shall be first" line
+    good = (foreign / "coffee.png").read_bytes()
+    for name, data in (("cut.png", good[:16]), ("garbage.png", good[:8] + b"garbage" * 10)):
+        (tmp_path / name).write_bytes(data)
+        assert main(["sketch", str(tmp_path / name), str(tmp_path / "out.png")]) == 1
+        err = capfd.readouterr().err
+        assert "[ERROR:" not in err and "WARN:" not in err, err
+        assert err.count(name) == 1 and f"{name}: cannot be decoded as an image" in err, err

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import re
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +37,20 @@ def find_images(target: Path) -> list[Path]:
     return [target]
 
 
+@contextlib.contextmanager
+def opencv_quiet():
+    """Silence OpenCV's own log lines (for a corrupt PNG it prints "[ERROR:0@...] global
+    grfmt_png.cpp ... readHeader IHDR ..." before returning None): the caller names the file."""
+    import cv2
+
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
 def read_grey(path: str | Path) -> np.ndarray:
     """An image file (a sketch, or a photo to sketch) as uint8 grey (H, W), white paper = 255.
 
@@ -48,7 +65,8 @@ def read_grey(path: str | Path) -> np.ndarray:
     data = np.fromfile(path, dtype=np.uint8)
     if data.size == 0:
         raise UnreadableImage(f"{path}: the file is empty")
-    raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    with opencv_quiet():
+        raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if raw is None:
         raise UnreadableImage(f"{path}: cannot be decoded as an image (corrupt, truncated or not an image file)")
     if raw.ndim == 3 and raw.shape[2] == 4:
@@ -58,7 +76,8 @@ def read_grey(path: str | Path) -> np.ndarray:
         bgr = bgra[..., :3] * alpha + (1.0 - alpha)  # over white paper
         grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
         return np.clip(np.rint(grey * 255.0), 0, 255).astype(np.uint8)
-    colour = cv2.imdecode(data, cv2.IMREAD_COLOR)  # 8-bit BGR, EXIF orientation applied
+    with opencv_quiet():
+        colour = cv2.imdecode(data, cv2.IMREAD_COLOR)  # 8-bit BGR, EXIF orientation applied
     if colour is None:
         raise UnreadableImage(f"{path}: cannot be decoded as an image (corrupt, truncated or not an image file)")
     return cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY)
@@ -240,31 +259,33 @@ def cmd_predict(args) -> int:
 def cmd_sketch(args) -> int:
     import cv2
 
-    from sketchback.sketch import METHODS, check_params
+    from sketchback.sketch import sketch_method
 
     source, out = Path(args.photo), Path(args.out)
     images = find_images(source)
     targets = output_paths(images, source, out, made="sketches")
     refuse_to_overwrite(source, out, targets, made="sketches", inputs="photos")
-    params = parse_settings(args.set)
-    check_params(args.method, params)  # unknown or bad parameters fail before any image is read
+    method = sketch_method(args.method)
+    params = method.resolve(parse_settings(args.set))  # unknown or bad parameters fail before any image is read
     # the seeded parts: pencil's paper grain; style's starting noise and its random VGG16 filters
-    seeded = {"pencil": {"seed": args.seed}, "xdog": {}, "style": {"seed": args.seed, "vgg_seed": args.seed}}[args.method]
-    if args.method == "style" and params.get("vgg_weights", "random") == "random":
-        log.warning("style: VGG16 with seeded random filters (the demo's); for the study's look pass "
-                    "--set vgg_weights=resources/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5")
-    sketch_fn = METHODS[args.method]
+    seeded = {key: args.seed for key in method.seeds}
+    if params.get("vgg_weights") == "random":
+        log.warning("%s: VGG16 with seeded random filters (the demo's); for the study's look pass "
+                    "--set vgg_weights=resources/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", args.method)
 
     def convert(path: Path) -> tuple[np.ndarray, str]:
-        sketch = sketch_fn(read_grey(path), **params, **seeded)
+        sketch = method(read_grey(path), **params, **seeded)
         return cv2.cvtColor(sketch, cv2.COLOR_GRAY2RGB), f"{args.method} sketch, {sketch.shape[1]}x{sketch.shape[0]} px"
 
     return report_failures(convert_files(images, targets, convert), len(images), "photos")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sketchback", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def plain(text: str) -> str:
+    """A docstring as help text: reStructuredText's ``literal`` markup dropped."""
+    return re.sub(r"``(.+?)``", r"\1", text)
+
+
+def _add_predict(sub) -> None:
     p = sub.add_parser("predict", help="turn a sketch (or a folder of sketches) into photos",
                        description="Turn a sketch, or every sketch in a folder (top level), into a photo of the same "
                                    "size. Unreadable files are reported at the end (exit status 1); the rest are done.")
@@ -279,19 +300,36 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"without --size, run sketches larger than PX scaled down to it (default {DEFAULT_MAX_SIDE}; "
                         "0 = never)")
     p.set_defaults(func=cmd_predict)
+
+
+def _add_sketch(sub) -> None:
+    from sketchback.sketch import METHODS
+
     s = sub.add_parser("sketch", help="simulate a sketch of a photo (or of every photo in a folder)",
                        description="Sketch a photo, or every photo in a folder (top level), with one of the study's "
                                    "sketch methods. Unreadable files are reported at the end (exit status 1).")
     s.add_argument("photo", help="a photo or a folder of them (PNG/JPEG/..., any size, colour or grey, alpha over white)")
     s.add_argument("out", help="output .png/.jpg for one photo, or a folder (sketches are written as <name>.png)")
-    s.add_argument("--method", default="pencil", choices=["pencil", "xdog", "style"],
+    s.add_argument("--method", default="pencil", choices=list(METHODS),
                    help="default pencil; style (neural style transfer) takes seconds per image on a CPU")
     s.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="a parameter of the method, as in config sketch.<method> (repeatable), e.g. --set sigma=1.2")
     s.add_argument("--seed", type=int, default=0, help="seed of pencil's paper grain and style's starting noise "
                                                        "(default 0; the same seed gives the same sketch)")
     s.set_defaults(func=cmd_sketch)
-    args = parser.parse_args(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sketchback", description=plain(__doc__))
+    parser.add_argument("--version", action="version", version=f"sketchback {version('sketchback')}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_predict(sub)
+    _add_sketch(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         return args.func(args)
