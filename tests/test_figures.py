@@ -80,8 +80,12 @@ def test_upscaling_is_nearest_neighbour():
 
 def test_grid_accepts_single_channel_axis_and_clips_floats():
     a = RNG.random((2, 20, 20, 1)) * 3 - 1  # out of [0, 1]
+    # -0.5 and 1.5 would wrap around to 128 and 126 unclipped; clipped they are black and white
+    a[0, :10], a[0, 10:] = -0.5, 1.5
     grid = evaluation_grid([a], ["x"], cell=20)
     assert grid.dtype == np.uint8
+    np.testing.assert_array_equal(grid, evaluation_grid([np.clip(a, 0.0, 1.0)], ["x"], cell=20))
+    np.testing.assert_array_equal(grid, evaluation_grid([np.clip(a[..., 0], 0.0, 1.0)], ["x"], cell=20))
 
 
 def test_grid_rejects_bad_input():

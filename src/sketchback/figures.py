@@ -231,6 +231,42 @@ _LOSS_TERMS = {
 }
 
 
+def _base_name(col: str) -> str:
+    return col[4:] if col.startswith("val_") else col
+
+
+def _loss_terms(df: "pd.DataFrame") -> tuple[list[str], list[str]]:
+    """(loss terms in the study's order, then any other; the numeric loss columns) of a history."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    numeric = [c for c in df.columns if isinstance(c, str) and _base_name(c) not in _NOT_LOSSES
+               and is_numeric_dtype(df[c]) and not is_bool_dtype(df[c])]
+    bases = list(dict.fromkeys(_base_name(c) for c in numeric))
+    bases.sort(key=lambda b: list(_LOSS_TERMS).index(b) if b in _LOSS_TERMS else len(_LOSS_TERMS))
+    return bases, numeric
+
+
+def _plot_loss_term(ax, df: "pd.DataFrame", base: str, numeric: list[str]) -> None:
+    """One panel: loss term ``base``, training solid and validation dashed, over the epochs."""
+    epochs = df["epoch"].to_numpy(dtype=np.float64, na_value=np.nan)
+    values = []
+    for column, style, label in ((base, "-", "training"), (f"val_{base}", "--", "validation")):
+        if column in numeric:
+            # float64 with NaN so nullable pandas dtypes (Int64 with <NA>) plot too.
+            y = df[column].to_numpy(dtype=np.float64, na_value=np.nan)
+            ax.plot(epochs, y, style, color="tab:blue" if style == "-" else "tab:orange",
+                    marker="o", markersize=3, label=label)
+            values.append(y)
+    v = np.concatenate(values)
+    v = v[np.isfinite(v)]
+    if v.size and v.min() > 0 and v.max() / v.min() > 10:
+        ax.set_yscale("log")
+    ax.set_title(_LOSS_TERMS.get(base, base), fontsize="medium")
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(True, alpha=0.3)
+
+
 def plot_loss_curves(histories: dict[str, "pd.DataFrame"], path: str | os.PathLike, title: str = "",
                      subtitles: dict[str, str] | None = None, dpi: int = 150) -> None:
     """Training curves: one row of panels per model (training stage), one panel per loss term.
@@ -242,24 +278,12 @@ def plot_loss_curves(histories: dict[str, "pd.DataFrame"], path: str | os.PathLi
         dashed. A panel's y axis is logarithmic when its positive values span more than 10x.
     subtitles: model name -> a line saying what the stage was (shown above its row).
     """
-    from pandas.api.types import is_bool_dtype, is_numeric_dtype
-
     if not histories:
         raise ValueError("plot_loss_curves needs at least one history")
     for name, df in histories.items():
         if "epoch" not in df.columns:
             raise ValueError(f"history {name!r} has no 'epoch' column (columns: {list(df.columns)})")
-
-    def base_name(col: str) -> str:
-        return col[4:] if col.startswith("val_") else col
-
-    terms_per_model = {}
-    for name, df in histories.items():
-        numeric = [c for c in df.columns if isinstance(c, str) and base_name(c) not in _NOT_LOSSES
-                   and is_numeric_dtype(df[c]) and not is_bool_dtype(df[c])]
-        bases = list(dict.fromkeys(base_name(c) for c in numeric))
-        bases.sort(key=lambda b: list(_LOSS_TERMS).index(b) if b in _LOSS_TERMS else len(_LOSS_TERMS))
-        terms_per_model[name] = (bases, numeric)
+    terms_per_model = {name: _loss_terms(df) for name, df in histories.items()}
     ncols = max(1, max(len(bases) for bases, _ in terms_per_model.values()))
     nrows = len(histories)
     fig = plt.figure(figsize=(3.4 * ncols, 3.1 * nrows + (0.4 if title else 0.0)), layout="constrained")
@@ -269,28 +293,11 @@ def plot_loss_curves(histories: dict[str, "pd.DataFrame"], path: str | os.PathLi
             bases, numeric = terms_per_model[name]
             axes = subfig.subplots(1, ncols, squeeze=False)[0]
             subfig.suptitle((subtitles or {}).get(name, str(name)), fontsize="medium", fontstyle="italic")
-            epochs = df["epoch"].to_numpy(dtype=np.float64, na_value=np.nan)
             for col, ax in enumerate(axes):
                 if col >= len(bases):
                     ax.set_visible(False)
                     continue
-                base = bases[col]
-                values = []
-                for column, style, label in ((base, "-", "training"), (f"val_{base}", "--", "validation")):
-                    if column in numeric:
-                        # float64 with NaN so nullable pandas dtypes (Int64 with <NA>) plot too.
-                        y = df[column].to_numpy(dtype=np.float64, na_value=np.nan)
-                        ax.plot(epochs, y, style, color="tab:blue" if style == "-" else "tab:orange",
-                                marker="o", markersize=3, label=label)
-                        values.append(y)
-                v = np.concatenate(values)
-                v = v[np.isfinite(v)]
-                if v.size and v.min() > 0 and v.max() / v.min() > 10:
-                    ax.set_yscale("log")
-                ax.set_title(_LOSS_TERMS.get(base, base), fontsize="medium")
-                ax.set_xlabel("epoch")
-                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-                ax.grid(True, alpha=0.3)
+                _plot_loss_term(ax, df, bases[col], numeric)
                 if col == 0:
                     ax.set_ylabel(str(name), fontsize="large", fontweight="bold")
                     ax.legend(fontsize="small")
@@ -391,6 +398,51 @@ _CROSS_PANELS = (
 )
 
 
+def _cross_row_label(table: "pd.DataFrame", model: str, test_set: str) -> str:
+    first = table[(table["model"] == model)].iloc[0]
+    trained = ""
+    if "training_set" in table.columns:
+        trained = f"\n(trained on {first['training_set']}, {first.get('training_styles', '')})"
+    return f"{model} model{trained}\ntested on {test_set}"
+
+
+def _cross_panel(ax, keys: list, styles: list[str], cells: dict, metric: str, higher: bool, fmt: str):
+    """One heat map of the cross-style matrix: ``metric`` of each (model, test set) row and style
+    column, each cell with its mean and 95% interval, the styles a model saw outlined in red."""
+    from matplotlib.patches import Rectangle
+
+    grid = np.full((len(keys), len(styles)), np.nan)
+    for i, (model, test_set) in enumerate(keys):
+        for j, style in enumerate(styles):
+            r = cells.get((model, test_set, style))
+            if r is not None:
+                grid[i, j] = float(getattr(r, metric))
+    cmap = plt.get_cmap("viridis" if higher else "viridis_r").with_extremes(bad="#dddddd")
+    finite = grid[np.isfinite(grid)]
+    lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.5, hi + 0.5
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=lo, vmax=hi, aspect="auto")
+    for i, (model, test_set) in enumerate(keys):
+        for j, style in enumerate(styles):
+            r = cells.get((model, test_set, style))
+            if r is None or not np.isfinite(grid[i, j]):
+                ax.text(j, i, "n/a", ha="center", va="center", fontsize="small", color="#666666")
+                continue
+            text = fmt.format(grid[i, j])
+            lo_col, hi_col = f"{metric}_lo", f"{metric}_hi"
+            if hasattr(r, lo_col) and np.isfinite(getattr(r, lo_col)):
+                text += f"\n[{fmt.format(getattr(r, lo_col))}, {fmt.format(getattr(r, hi_col))}]"
+            shade = (grid[i, j] - lo) / (hi - lo)
+            light = shade > 0.6 if higher else shade < 0.4  # viridis is light at its top end
+            ax.text(j, i, text, ha="center", va="center", fontsize="small",
+                    color="black" if light else "white", fontweight="bold" if r.seen_style else "normal")
+            if r.seen_style:
+                ax.add_patch(Rectangle((j - 0.47, i - 0.47), 0.94, 0.94, fill=False, edgecolor="tab:red",
+                                       linewidth=2.5))
+    return image
+
+
 def plot_cross_style(table: "pd.DataFrame", path: str | os.PathLike, styles: list[str] | None = None,
                      style_labels: dict[str, str] | None = None, dpi: int = 150) -> None:
     """Heat maps of the cross-style matrix: rows are (model, test set), columns sketch styles.
@@ -402,8 +454,6 @@ def plot_cross_style(table: "pd.DataFrame", path: str | os.PathLike, styles: lis
         set that does not come in a style (hand-drawn sketches exist only for CUHK) is grey, "n/a".
     styles: column order (default: order of first appearance).
     """
-    from matplotlib.patches import Rectangle
-
     required = ["model", "test_set", "style", "seen_style"]
     missing = [c for c in required if c not in table.columns]
     if missing:
@@ -417,53 +467,18 @@ def plot_cross_style(table: "pd.DataFrame", path: str | os.PathLike, styles: lis
     style_labels = style_labels or {}
     keys = list(dict.fromkeys(zip(table["model"], table["test_set"])))
     cells = {(r.model, r.test_set, r.style): r for r in table.itertuples(index=False)}
-
-    def row_label(model: str, test_set: str) -> str:
-        first = table[(table["model"] == model)].iloc[0]
-        trained = ""
-        if "training_set" in table.columns:
-            trained = f"\n(trained on {first['training_set']}, {first.get('training_styles', '')})"
-        return f"{model} model{trained}\ntested on {test_set}"
-
     width = max(2.6, 1.15 * len(styles) + 0.6)
     fig, axes = plt.subplots(1, len(panels), figsize=(width * len(panels) + 2.2, 0.95 * len(keys) + 1.9),
                              squeeze=False)
     with _closing(fig):
         for k, (ax, (metric, name, higher, fmt)) in enumerate(zip(axes[0], panels)):
-            grid = np.full((len(keys), len(styles)), np.nan)
-            for i, (model, test_set) in enumerate(keys):
-                for j, style in enumerate(styles):
-                    r = cells.get((model, test_set, style))
-                    if r is not None:
-                        grid[i, j] = float(getattr(r, metric))
-            cmap = plt.get_cmap("viridis" if higher else "viridis_r").with_extremes(bad="#dddddd")
-            finite = grid[np.isfinite(grid)]
-            lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
-            if hi - lo < 1e-9:
-                lo, hi = lo - 0.5, hi + 0.5
-            image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=lo, vmax=hi, aspect="auto")
-            for i, (model, test_set) in enumerate(keys):
-                for j, style in enumerate(styles):
-                    r = cells.get((model, test_set, style))
-                    if r is None or not np.isfinite(grid[i, j]):
-                        ax.text(j, i, "n/a", ha="center", va="center", fontsize="small", color="#666666")
-                        continue
-                    text = fmt.format(grid[i, j])
-                    lo_col, hi_col = f"{metric}_lo", f"{metric}_hi"
-                    if hasattr(r, lo_col) and np.isfinite(getattr(r, lo_col)):
-                        text += f"\n[{fmt.format(getattr(r, lo_col))}, {fmt.format(getattr(r, hi_col))}]"
-                    shade = (grid[i, j] - lo) / (hi - lo)
-                    light = shade > 0.6 if higher else shade < 0.4  # viridis is light at its top end
-                    ax.text(j, i, text, ha="center", va="center", fontsize="small",
-                            color="black" if light else "white", fontweight="bold" if r.seen_style else "normal")
-                    if r.seen_style:
-                        ax.add_patch(Rectangle((j - 0.47, i - 0.47), 0.94, 0.94, fill=False, edgecolor="tab:red",
-                                               linewidth=2.5))
+            image = _cross_panel(ax, keys, styles, cells, metric, higher, fmt)
             ax.set_xticks(range(len(styles)))
             ax.set_xticklabels([style_labels.get(s, s) for s in styles])
             ax.set_xlabel("sketch style of the test images")
             ax.set_yticks(range(len(keys)))
-            ax.set_yticklabels([row_label(*key) for key in keys] if k == 0 else [""] * len(keys), fontsize="small")
+            labels = [_cross_row_label(table, *key) for key in keys] if k == 0 else [""] * len(keys)
+            ax.set_yticklabels(labels, fontsize="small")
             ax.set_title(name, fontsize="medium")
             fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03)
         fig.suptitle("Cross-style matrix: each model on every sketch style (mean [95% bootstrap CI]; "
