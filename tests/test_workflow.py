@@ -150,3 +150,77 @@ def test_full_study_dag_is_sharded_and_starts_with_downloads(tmp_path):
     assert len(jobs["prepare"]) == 64 + 4 + 4 + 4 + 1 + 1 + 2  # CUHK: train (mean image) and test
     assert jobs["handdrawn_sketches"] == ["results/sketches/cuhk/handdrawn/test/000.npz"]
     assert "results/evaluation/faces/cuhk/handdrawn/metrics.csv, results/evaluation/faces/cuhk/handdrawn/grid.png" in jobs["evaluate"]
+
+
+# --- Which options rerun what: the table of README "Rerunning part of the study" ---------------------
+def _set(path, value):
+    """A config mutation: set the dotted key ``path`` of a copy of TINY to ``value``."""
+    def mutate(config):
+        *parents, key = path.split(".")
+        for parent in parents:
+            config = config.setdefault(parent, {})
+        config[key] = value
+    return mutate
+
+
+# Operational options: how a job runs, not what it makes. Changing one plans no job.
+OPERATIONAL = {
+    "training.log_every": 7,
+    "training.checkpoint_every": 3,
+    "training.jit_compile": True,  # XLA: results differ in the last bits only (README)
+    "training.deterministic": False,
+    "evaluation.batch_size": 5,
+    "download.retries": 9,
+    "download.timeout": 5.0,
+    "download.deadline": 600.0,
+    "download.min_speed": 1.0,
+}
+
+
+@pytest.mark.parametrize("path", OPERATIONAL)
+def test_operational_options_rerun_nothing(study, path):
+    changed = copy.deepcopy(TINY)
+    _set(path, OPERATIONAL[path])(changed)
+    assert planned_jobs(snakemake(study, "-n", config=changed)) == {}
+
+
+def test_thread_counts_rerun_nothing(study):
+    assert planned_jobs(snakemake(study, "-n", "--set-threads", "train=1", "evaluate=1", "sketch=2")) == {}
+
+
+REPORT = {"summarize", "ssim_chart", "cross_style", "poster_grid", "all"}
+RETRAIN = {"train", "evaluate", "loss_curves"} | REPORT
+BOTH_MODELS = ["buildings", "faces"]
+UPSTREAM = {"download", "split", "prepare", "mean_image", "sketch", "augment"}
+
+# Science options: each plans exactly its branch (rules, and which models retrain), nothing upstream.
+SCIENCE = [
+    ("models.faces.learning_rate", 0.004, RETRAIN, BOTH_MODELS),  # buildings starts from faces
+    ("models.buildings.learning_rate", 0.004, RETRAIN, ["buildings"]),
+    ("models.faces.epochs", 3, RETRAIN, BOTH_MODELS),
+    ("training.loss.pixel_weight", 0.5, RETRAIN, BOTH_MODELS),
+    ("training.loss.feature_weight", 0.01, RETRAIN, BOTH_MODELS),
+    ("training.loss.tv_weight", 0.001, RETRAIN, BOTH_MODELS),
+    ("training.architecture", "sketchback", RETRAIN, BOTH_MODELS),
+    ("training.base_filters", 8, RETRAIN, BOTH_MODELS),
+    ("training.batch_size", 4, RETRAIN, BOTH_MODELS),
+    ("training.mixed_precision", True, RETRAIN, BOTH_MODELS),
+    ("image_size", 36, UPSTREAM - {"download", "split"} | RETRAIN | {"data_overview", "sketch_examples"}, BOTH_MODELS),
+    ("sketch.pencil.blur_ksize", 11, {"sketch", "augment", "sketch_examples"} | RETRAIN, BOTH_MODELS),
+    ("sketch.xdog.sigma", 1.1, {"sketch", "evaluate", "sketch_examples"} | REPORT, []),
+    ("datasets.buildings.augment.copies", 1, {"augment"} | RETRAIN, ["buildings"]),
+    ("evaluation.styles", ["pencil", "xdog"], {"cross_style", "summarize", "ssim_chart", "poster_grid",
+                                               "sketch_examples", "all"}, []),
+]
+
+
+@pytest.mark.parametrize("path, value, rules, retrained", SCIENCE, ids=[row[0] for row in SCIENCE])
+def test_science_options_rerun_exactly_their_branch(study, path, value, rules, retrained):
+    changed = copy.deepcopy(TINY)
+    _set(path, value)(changed)
+    jobs = planned_jobs(snakemake(study, "-n", config=changed))
+    assert set(jobs) == rules
+    assert sorted(out.split("/")[2] for out in jobs.get("train", [])) == retrained
+    if path.startswith("sketch."):
+        method = path.split(".")[1]
+        assert all(f"/{method}/" in out for out in jobs["sketch"] + jobs.get("augment", []))

@@ -1,12 +1,14 @@
 # Stage 7: every model on each of its test sets in every sketch style of evaluation.styles (the
 # style it was trained on and the others): per-image PSNR, SSIM and VGG feature distance, a grid.
+# evaluation.batch_size is read at run time (it changes the numbers in the last bits at most).
 
 
 rule evaluate:
     input:
         model="results/models/{model}/generator.keras",
         mean="results/prepared/{dataset}/mean_train.npy",
-        shards=lambda wc: flatten(pairs(wc.dataset, wc.method, "test")),
+        photos=lambda wc: [photo for photo, _ in pairs(wc.dataset, wc.method, "test")],
+        sketches=lambda wc: [sketch for _, sketch in pairs(wc.dataset, wc.method, "test")],
         weights=metric_weights,
     output:
         metrics="results/evaluation/{model}/{dataset}/{method}/metrics.csv",
@@ -18,11 +20,9 @@ rule evaluate:
             labels={"model": "{model}", "test set": "{dataset}", "sketch": "{method}"},
         ),
     params:
-        test_pairs=lambda wc: pairs(wc.dataset, wc.method, "test"),
         grid_rows=config["evaluation"]["grid_rows"],
-        batch_size=config["evaluation"].get("batch_size", 16),
         vgg_weights=config["training"]["vgg_weights"],
-        vgg_md5=config["training"].get("vgg_md5"),
+        vgg_md5=config["training"]["vgg_md5"],
         seed=config["seed"],
     log:
         "results/logs/evaluate/{model}/{dataset}/{method}.log",

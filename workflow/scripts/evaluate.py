@@ -5,8 +5,8 @@ setup_logging(snakemake.log[0])
 
 from sketchback.evaluate import evaluate
 
-w, p = snakemake.wildcards, snakemake.params
-evaluate(snakemake.input.model, p.test_pairs, snakemake.input.mean, snakemake.output.metrics,
+i, w, p = snakemake.input, snakemake.wildcards, snakemake.params
+evaluate(i.model, list(zip(i.photos, i.sketches)), i.mean, snakemake.output.metrics,
          snakemake.output.grid, model_name=w.model, dataset=w.dataset, method=w.method,
-         grid_rows=p.grid_rows, batch_size=p.batch_size, vgg_weights=p.vgg_weights, vgg_md5=p.vgg_md5,
-         seed=p.seed)
+         grid_rows=p.grid_rows, batch_size=snakemake.config["evaluation"]["batch_size"],
+         vgg_weights=p.vgg_weights, vgg_md5=p.vgg_md5, seed=p.seed)
