@@ -17,10 +17,6 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
 
 
-def shard_name(index: int) -> str:
-    return f"{index:03d}"
-
-
 def _random_split(frame: pd.DataFrame, fractions: dict, seed: int) -> np.ndarray:
     """Split labels for ``frame``'s rows, shuffled with ``seed`` and cut by ``fractions``.
 
