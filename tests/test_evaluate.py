@@ -16,13 +16,12 @@ from PIL import Image
 from skimage import data as skdata
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from sketchback.config import ConfigError, check_config
+from sketchback.config import ConfigError, check_config, evaluation_plan
 from sketchback.evaluate import (
     common_samples,
     cross_style_table,
     data_overview,
     evaluate,
-    evaluation_plan,
     load_generator,
     poster_figure,
     predict,

@@ -1,20 +1,60 @@
-"""Checks the config schema cannot express: cross-references between datasets, methods and models."""
+"""The study's plan as the config states it, and the checks the schema cannot express (cross-references
+between datasets, methods and models). Imports nothing that trains or evaluates, so building the DAG
+stays cheap.
+
+The evaluation plan: each model's ``test_on`` sets, each in every style of ``evaluation.styles``
+(``handdrawn`` only for test sets whose source ships hand-drawn sketches).
+"""
 
 from __future__ import annotations
 
-from sketchback.evaluate import check_evaluation
 from sketchback.sketch import METHODS, check_params, method_params
-from sketchback.sources import check_source
+from sketchback.sources import check_source, has_handdrawn_sketches
+
+HANDDRAWN = "handdrawn"  # the artists' sketches of a source that ships them (CUHK), not a simulation
 
 
 class ConfigError(ValueError):
     """A config value that is well-typed but inconsistent; the message names the key."""
 
 
+def evaluation_styles(config: dict, dataset: str) -> list[str]:
+    """The styles of ``evaluation.styles`` that test set ``dataset`` comes in, in config order."""
+    handdrawn = has_handdrawn_sketches(config["datasets"][dataset]["source"]["name"])
+    return [s for s in config["evaluation"]["styles"] if s != HANDDRAWN or handdrawn]
+
+
+def evaluation_plan(config: dict) -> list[tuple[str, str, str]]:
+    """(model, test set, style) for every model, each of its test sets and each style of that set."""
+    return [
+        (model, dataset, style)
+        for model, spec in config["models"].items()
+        for dataset in spec["test_on"]
+        for style in evaluation_styles(config, dataset)
+    ]
+
+
+def test_sets(config: dict) -> list[tuple[str, str]]:
+    """(model, test set) pairs, in config order: one poster figure each."""
+    return [(model, dataset) for model, spec in config["models"].items() for dataset in spec["test_on"]]
+
+
+def check_evaluation(config: dict) -> None:
+    """Raise ValueError naming the key when ``evaluation.styles`` lists a style the study cannot make."""
+    styles = config["evaluation"]["styles"]
+    for style in styles:
+        if style == HANDDRAWN:
+            tested = {d for spec in config["models"].values() for d in spec["test_on"]}
+            if not any(has_handdrawn_sketches(config["datasets"][d]["source"]["name"]) for d in tested if d in config["datasets"]):
+                raise ValueError(f"evaluation.styles: {HANDDRAWN!r} needs a test set whose source has hand-drawn "
+                                 f"sketches (a dataset with source cuhk in some model's test_on); remove it or add one")
+        elif style not in config["sketch"]:
+            raise ValueError(f"evaluation.styles: {style!r} is neither a sketch method under sketch: "
+                             f"(known: {', '.join(config['sketch'])}) nor {HANDDRAWN!r}")
+
+
 def check_config(config: dict) -> None:
     """Raise ConfigError naming the first inconsistent key of a schema-valid config."""
-    if config["image_size"] % 4:
-        raise ConfigError(f"image_size: {config['image_size']} is not a multiple of 4 (the generator downsamples twice)")
     datasets, methods, models = config["datasets"], config["sketch"], config["models"]
     for method, params in methods.items():
         if method not in METHODS:

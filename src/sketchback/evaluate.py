@@ -8,10 +8,8 @@
   sets (the style it was trained on and the others), as a table and a heat map.
 * ``poster_figure``, ``sketch_examples``, ``data_overview``: the poster's figures.
 
-The evaluation plan (which model meets which test set in which style) comes from the config:
-each model's ``test_on`` sets, each in every style of ``evaluation.styles`` (``handdrawn`` only
-for test sets whose source ships hand-drawn sketches). Keras is imported only where a model runs,
-so the workflow can import the plan cheaply.
+The evaluation plan (which model meets which test set in which style) is in ``sketchback.config``.
+Keras is imported only where a model runs.
 """
 
 from __future__ import annotations
@@ -23,59 +21,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sketchback.config import HANDDRAWN
 from sketchback.data import photo_to_target, sketch_to_input
 from sketchback.io import atomic_path, load_npz
 from sketchback.metrics import bootstrap_ci, feature_distance, image_metrics
-from sketchback.sources import has_handdrawn_sketches
 
 log = logging.getLogger(__name__)
 
 ESTIMATORS = ("prediction", "sketch", "mean_image")
 METRICS = ("psnr", "ssim", "feature_distance")
-HANDDRAWN = "handdrawn"  # the artists' sketches of a source that ships them (CUHK), not a simulation
 GRID_LABELS = ["sketch", "prediction", "ground truth"]
-
-
-# --------------------------------------------------------------------------- the plan
 
 
 def style_label(style: str) -> str:
     return "hand-drawn" if style == HANDDRAWN else style
-
-
-def evaluation_styles(config: dict, dataset: str) -> list[str]:
-    """The styles of ``evaluation.styles`` that test set ``dataset`` comes in, in config order."""
-    handdrawn = has_handdrawn_sketches(config["datasets"][dataset]["source"]["name"])
-    return [s for s in config["evaluation"]["styles"] if s != HANDDRAWN or handdrawn]
-
-
-def evaluation_plan(config: dict) -> list[tuple[str, str, str]]:
-    """(model, test set, style) for every model, each of its test sets and each style of that set."""
-    return [
-        (model, dataset, style)
-        for model, spec in config["models"].items()
-        for dataset in spec["test_on"]
-        for style in evaluation_styles(config, dataset)
-    ]
-
-
-def test_sets(config: dict) -> list[tuple[str, str]]:
-    """(model, test set) pairs, in config order: one poster figure each."""
-    return [(model, dataset) for model, spec in config["models"].items() for dataset in spec["test_on"]]
-
-
-def check_evaluation(config: dict) -> None:
-    """Raise ValueError naming the key when ``evaluation.styles`` lists a style the study cannot make."""
-    styles = config["evaluation"]["styles"]
-    for style in styles:
-        if style == HANDDRAWN:
-            tested = {d for spec in config["models"].values() for d in spec["test_on"]}
-            if not any(has_handdrawn_sketches(config["datasets"][d]["source"]["name"]) for d in tested if d in config["datasets"]):
-                raise ValueError(f"evaluation.styles: {HANDDRAWN!r} needs a test set whose source has hand-drawn "
-                                 f"sketches (a dataset with source cuhk in some model's test_on); remove it or add one")
-        elif style not in config["sketch"]:
-            raise ValueError(f"evaluation.styles: {style!r} is neither a sketch method under sketch: "
-                             f"(known: {', '.join(config['sketch'])}) nor {HANDDRAWN!r}")
 
 
 # --------------------------------------------------------------------------- running a model

@@ -1,6 +1,5 @@
 # Helpers shared by the rules: config checks, shard lists and input functions.
-from sketchback.config import check_config
-from sketchback.evaluate import evaluation_plan, evaluation_styles, test_sets
+from sketchback.config import check_config, evaluation_plan, evaluation_styles, test_sets
 from sketchback.options import TrainOptions
 from sketchback.sketch import SUBSET_METHODS
 from sketchback.sources import has_handdrawn_sketches
