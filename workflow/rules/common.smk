@@ -71,6 +71,12 @@ def flatten(pair_list):
     return sorted({path for pair in pair_list for path in pair})
 
 
+def sketch_weights(wildcards):
+    """The VGG16 weights file a sketch method reads (style with real weights), else nothing."""
+    weights = config["sketch"][wildcards.method].get("vgg_weights", "random")
+    return [weights] if wildcards.method == "style" and weights != "random" else []
+
+
 def init_model(model):
     """The saved generator a model is fine-tuned from, or None."""
     init = config["models"][model].get("init_from")

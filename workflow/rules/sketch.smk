@@ -3,12 +3,6 @@
 # sketches (method style) cover a subset of each shard and need VGG16 weights unless "random".
 
 
-def sketch_weights(wildcards):
-    """The VGG16 weights file a sketch method reads (style with real weights), else nothing."""
-    weights = config["sketch"][wildcards.method].get("vgg_weights", "random")
-    return [weights] if wildcards.method == "style" and weights != "random" else []
-
-
 rule sketch:
     input:
         photos="results/prepared/{dataset}/{split}/{shard}.npz",
