@@ -7,21 +7,17 @@ points every URL at it. Only the download, split, prepare and hand-drawn sketch 
 import copy
 import hashlib
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import snakemake_run
 import yaml
 from dataset_fixture import celeba_files, cuhk_files, source_block, zubud_files
 from http_fixture import LocalServer, Route
+from snakemake_run import REPO, planned
 
 from sketchback.io import load_npz
-
-REPO = Path(__file__).resolve().parents[1]
-SNAKEFILE = REPO / "workflow" / "Snakefile"
 FILES = {"celeba": celeba_files(12), "zubud": zubud_files(4), "cuhk": cuhk_files()}
 
 
@@ -53,19 +49,7 @@ TARGETS += ["results/prepared/faces/train/001.npz"] + [f"results/sketches/cuhk/h
 
 
 def snakemake(workdir, config, *args):
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(workdir),
-           "--configfile", str(workdir / "config.yaml"), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-
-
-def planned(result):
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    text = result.stdout + result.stderr
-    if "Nothing to be done" in text:
-        return {}
-    table = text.split("Job stats:")[1].split("total")[0]
-    return {line.split()[0]: int(line.split()[1]) for line in table.splitlines()[3:] if line.strip()}
+    return snakemake_run.snakemake(workdir, config, *args, timeout=600)
 
 
 @pytest.fixture(scope="module")

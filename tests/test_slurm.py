@@ -25,8 +25,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from snakemake_run import REPO, SNAKEFILE, snakemake, snakemake_command
 
-from test_workflow import REPO, SNAKEFILE, TINY
+from test_workflow import TINY
 
 WEIGHTS = "resources/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 # Downloads (compute nodes often have no internet) and small report figures run where Snakemake runs.
@@ -106,10 +107,8 @@ def snakemake_slurm(workdir: Path, profiles: list[Path], env: dict, *args: str,
 
     On a timeout Snakemake gets SIGINT, which cancels its SLURM jobs, before the test fails.
     """
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "8", "--profile", "slurm"]
-    for profile in profiles:
-        cmd += ["--profile", str(profile)]
-    cmd += ["-s", str(SNAKEFILE), "-d", str(workdir), "--configfile", str(workdir / "config.yaml"), *args]
+    options = ["--cores", "8", "--profile", "slurm"] + [a for profile in profiles for a in ("--profile", str(profile))]
+    cmd = snakemake_command(workdir, None, *options, *args)
     with subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True) as process:
         try:
@@ -161,9 +160,7 @@ def job_blocks(output: str) -> list[tuple[str, str, str]]:
 
 def planned(workdir: Path) -> set[tuple[str, str]]:
     """(rule, wildcard values) of every job a dry run plans."""
-    cmd = [sys.executable, "-m", "snakemake", "-n", "-s", str(SNAKEFILE), "-d", str(workdir),
-           "--configfile", str(workdir / "config.yaml")]
-    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    result = snakemake(workdir, None, "-n", timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     return {(rule, values) for _, rule, values in job_blocks(result.stdout + result.stderr)}
 
@@ -186,10 +183,7 @@ def print_jobs(title: str, jobs: list[dict]) -> None:
 
 def dry_run_resources(workdir: Path, config: Path, env: dict | None = None) -> list[tuple[str, str, dict]]:
     """(rule, wildcard values, {resource: value}) of every job a dry run of ``config`` plans."""
-    cmd = [sys.executable, "-m", "snakemake", "-n", "--cores", "8", "-s", str(SNAKEFILE), "-d", str(workdir),
-           "--configfile", str(config)]
-    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, **(env or {})})
+    result = snakemake(workdir, config, "-n", "--cores", "8", timeout=300, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     jobs = []
     for match in re.finditer(r"^rule (\w+):\n((?:    .*\n)*)", result.stdout + result.stderr, re.M):

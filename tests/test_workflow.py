@@ -1,7 +1,6 @@
 """The whole DAG through the real Snakemake on a tiny config: outputs, partial reruns, bad config."""
 
 import copy
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,10 +8,9 @@ from pathlib import Path
 import cv2
 import pandas as pd
 import pytest
+import snakemake_run
 import yaml
-
-REPO = Path(__file__).resolve().parents[1]
-SNAKEFILE = REPO / "workflow" / "Snakefile"
+from snakemake_run import REPO, SNAKEFILE, planned_jobs
 
 TINY = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
 TINY["image_size"] = 32
@@ -27,23 +25,8 @@ TINY["evaluation"]["grid_rows"] = 3
 
 
 def snakemake(workdir: Path, *args: str, config: dict | None = None) -> subprocess.CompletedProcess:
-    if config is not None:
-        (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(workdir),
-           "--configfile", str(workdir / "config.yaml"), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-
-
-def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, list[str]]:
-    """Rule name -> output paths of the jobs a dry run would execute."""
-    assert result.returncode == 0, result.stdout + result.stderr
-    jobs: dict[str, list[str]] = {}
-    for block in re.split(r"\n(?=rule \w+:)", result.stdout + result.stderr):
-        match = re.match(r"rule (\w+):", block)
-        if match:
-            outputs = re.search(r"^\s+output: (.*)$", block, re.M)
-            jobs.setdefault(match.group(1), []).append(outputs.group(1) if outputs else "")
-    return jobs
+    """snakemake_run.snakemake with the config last, as a keyword (None: the one in ``workdir``)."""
+    return snakemake_run.snakemake(workdir, config, *args, timeout=900)
 
 
 @pytest.fixture(scope="module")

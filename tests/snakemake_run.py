@@ -1,0 +1,61 @@
+"""Running the real Snakemake on the repository's workflow in a test folder, and reading its plans.
+
+Used by tests/test_workflow.py, test_download_workflow.py and test_slurm.py.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEFILE = REPO / "workflow" / "Snakefile"
+
+
+def snakemake_command(workdir: Path, config: dict | str | Path | None, *args: str) -> list[str]:
+    """The Snakemake command line for the workflow in ``workdir``.
+
+    config: a dict, written to ``workdir/config.yaml`` first; a path to a config file; or None for
+    the ``workdir/config.yaml`` already there.
+    """
+    if isinstance(config, dict):
+        (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    configfile = workdir / "config.yaml" if isinstance(config, (dict, type(None))) else Path(config)
+    return [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(workdir),
+            "--configfile", str(configfile), *args]
+
+
+def snakemake(workdir: Path, config: dict | str | Path | None, *args: str, timeout: int = 900,
+              env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run Snakemake (from the repository root) with ``args``; see ``snakemake_command`` for
+    ``config``. env: variables added to the environment."""
+    return subprocess.run(snakemake_command(workdir, config, *args), cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def planned(result: subprocess.CompletedProcess) -> dict[str, int]:
+    """Rule name -> number of jobs a dry run would execute, from its "Job stats" table."""
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    text = result.stdout + result.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text.split("Job stats:")[1].split("total")[0]
+    return {line.split()[0]: int(line.split()[1]) for line in table.splitlines()[3:] if line.strip()}
+
+
+def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, list[str]]:
+    """Rule name -> output paths of the jobs a dry run would execute (one string per job, its
+    outputs joined by ", " as Snakemake prints them)."""
+    assert result.returncode == 0, result.stdout + result.stderr
+    jobs: dict[str, list[str]] = {}
+    for block in re.split(r"\n(?=rule \w+:)", result.stdout + result.stderr):
+        match = re.match(r"rule (\w+):", block)
+        if match:
+            outputs = re.search(r"^\s+output: (.*)$", block, re.M)
+            jobs.setdefault(match.group(1), []).append(outputs.group(1) if outputs else "")
+    return jobs
