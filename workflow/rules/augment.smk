@@ -14,5 +14,7 @@ rule augment:
         seed=config["seed"],
     log:
         "results/logs/augment/{dataset}/{method}/{split}/{shard}.log",
+    benchmark:
+        "results/benchmarks/augment/{dataset}/{method}/{split}/{shard}.tsv"
     script:
         "../scripts/augment.py"

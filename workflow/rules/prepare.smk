@@ -14,6 +14,8 @@ rule split:
         seed=config["seed"],
     log:
         "results/logs/split/{dataset}.log",
+    benchmark:
+        "results/benchmarks/split/{dataset}.tsv"
     script:
         "../scripts/split.py"
 
@@ -31,6 +33,8 @@ rule prepare:
         max_rejected=lambda wc: config["datasets"][wc.dataset].get("max_rejected", 0.01),
     log:
         "results/logs/prepare/{dataset}/{split}/{shard}.log",
+    benchmark:
+        "results/benchmarks/prepare/{dataset}/{split}/{shard}.tsv"
     script:
         "../scripts/prepare.py"
 
@@ -42,6 +46,8 @@ rule mean_image:
         "results/prepared/{dataset}/mean_train.npy",
     log:
         "results/logs/mean_image/{dataset}.log",
+    benchmark:
+        "results/benchmarks/mean_image/{dataset}.tsv"
     script:
         "../scripts/mean_image.py"
 
@@ -59,5 +65,7 @@ rule handdrawn_sketches:
         crop=lambda wc: config["datasets"][wc.dataset].get("crop"),
     log:
         "results/logs/handdrawn/{dataset}/{split}/{shard}.log",
+    benchmark:
+        "results/benchmarks/handdrawn_sketches/{dataset}/{split}/{shard}.tsv"
     script:
         "../scripts/handdrawn.py"

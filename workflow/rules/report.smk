@@ -37,6 +37,8 @@ rule data_overview:
         dpi=poster_setting("dpi", 300),
     log:
         "results/logs/report/data_overview.log",
+    benchmark:
+        "results/benchmarks/report/data_overview.tsv"
     script:
         "../scripts/data_overview.py"
 
@@ -58,6 +60,8 @@ rule sketch_examples:
         dpi=poster_setting("dpi", 300),
     log:
         "results/logs/report/sketches/{dataset}.log",
+    benchmark:
+        "results/benchmarks/report/sketch_examples/{dataset}.tsv"
     script:
         "../scripts/sketch_examples.py"
 
@@ -77,6 +81,8 @@ rule loss_curves:
         dpi=poster_setting("dpi", 300),
     log:
         "results/logs/report/loss_curves.log",
+    benchmark:
+        "results/benchmarks/report/loss_curves.tsv"
     script:
         "../scripts/loss_curves.py"
 
@@ -101,6 +107,8 @@ rule poster_grid:
         dpi=poster_setting("dpi", 300),
     log:
         "results/logs/report/poster/{model}/{dataset}.log",
+    benchmark:
+        "results/benchmarks/report/poster_grid/{model}/{dataset}.tsv"
     script:
         "../scripts/poster_grid.py"
 
@@ -122,6 +130,8 @@ rule summarize:
         seed=config["seed"],
     log:
         "results/logs/report/summarize.log",
+    benchmark:
+        "results/benchmarks/report/summarize.tsv"
     script:
         "../scripts/summarize.py"
 
@@ -138,6 +148,8 @@ rule ssim_chart:
         ),
     log:
         "results/logs/report/ssim_chart.log",
+    benchmark:
+        "results/benchmarks/report/ssim_chart.tsv"
     script:
         "../scripts/ssim_chart.py"
 
@@ -162,5 +174,7 @@ rule cross_style:
         dpi=poster_setting("dpi", 300),
     log:
         "results/logs/report/cross_style.log",
+    benchmark:
+        "results/benchmarks/report/cross_style.tsv"
     script:
         "../scripts/cross_style.py"
