@@ -174,6 +174,14 @@ def test_mixed_precision_trains_and_saves_a_float32_output_model(tmp_path):
     assert "float32" in str(generator(np.zeros((1, 16, 16, 1), "float32")).dtype)
 
 
+def test_the_full_studys_gpu_settings_train_xla_with_mixed_precision(tmp_path):
+    """config/config.yaml's cluster settings: XLA, no op determinism, float16 compute."""
+    pairs = write_pairs(tmp_path)
+    history = run(pairs, [], tmp_path / "m", settings=RunSettings(jit_compile=True, deterministic=False),
+                  mixed_precision=True, feature_weight=1e-3, epochs=1, max_steps=2)
+    assert np.isfinite(history["loss"]).all()
+
+
 # --- Resume after the cluster kills the job -------------------------------------------------------
 
 DRIVER = textwrap.dedent("""

@@ -49,6 +49,17 @@ def residual_block(x, filters: int):
     return layers.Add()([shortcut, x])
 
 
+def upsample(x):
+    """Bilinear 2x upsampling, computed in float32 also under mixed precision.
+
+    TensorFlow's gradient of a float16 bilinear resize (ResizeBilinearGrad) is float32; with XLA
+    (jit_compile) that mix of precisions stops the first training step ("Seen floating point types
+    of different precisions ... but mixed precision is disallowed"). In float32 both agree; the
+    next layer casts back to float16. Under the float32 policy nothing changes.
+    """
+    return layers.UpSampling2D(2, interpolation="bilinear", dtype="float32")(x)
+
+
 def scribbler_generator(base_filters: int = 32, residual_blocks: int = 5) -> keras.Model:
     """Scribbler-style encoder / residual bottleneck / decoder with residual blocks per scale.
 
@@ -65,10 +76,10 @@ def scribbler_generator(base_filters: int = 32, residual_blocks: int = 5) -> ker
     x = conv_norm_relu(half, 4 * f, strides=2)
     for _ in range(residual_blocks):
         x = residual_block(x, 4 * f)
-    x = layers.UpSampling2D(2, interpolation="bilinear")(x)
+    x = upsample(x)
     x = conv_norm_relu(layers.Concatenate()([x, half]), 2 * f)
     x = residual_block(x, 2 * f)
-    x = layers.UpSampling2D(2, interpolation="bilinear")(x)
+    x = upsample(x)
     x = conv_norm_relu(layers.Concatenate()([x, full]), f)
     x = residual_block(x, f)
     photo = layers.Conv2D(3, 3, padding="same", activation="sigmoid", dtype="float32", name="photo")(x)
