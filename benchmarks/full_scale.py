@@ -86,9 +86,9 @@ def overlay(standins: dict, urls: dict, steps: int | None) -> dict:
         if standins["fraction"] < 1 and dataset in ("celeba", "lfw"):
             source["n_images"] = n
         datasets[dataset] = {"source": source}
-    # mixed_precision off: with it (and jit_compile, as config/config.yaml sets both for GPUs) the first
-    # TensorFlow step fails on this CPU ("Seen floating point types of different precisions ... but mixed
-    # precision is disallowed", XLA); float16 on a CPU would be slow in any case.
+    # mixed_precision off: float16 compute is a GPU setting and slow on a CPU. (This rehearsal found that
+    # with it and jit_compile, as config/config.yaml sets both, TensorFlow's first step failed under XLA;
+    # the generator's upsampling now computes in float32 and tests/test_train.py trains that setting.)
     training = {"vgg_weights": "random", "vgg_md5": None, "mixed_precision": False}
     if steps is not None:
         training["max_steps"] = steps
