@@ -9,10 +9,10 @@ Usage: python benchmarks/full_scale.py [--fraction F] [--steps N] [--cores C] [-
    imitation).
 3. Runs config/config.yaml through the real Snakemake in DIR/run-<tag>/ with an overlay config that
    changes only what must change: URLs, the stand-ins' checksums, training.vgg_weights: random and
-   training.max_steps (where the schema has it). Targets: download -> split -> prepare (+ the mean
+   training.max_steps. Targets: download -> split -> prepare (+ the mean
    training photo) -> sketch (pencil, XDoG) for celeba, zubud and cuhk, CUHK's hand-drawn sketch
    shards -> augment (zubud, the buildings model's input) -> the faces model's first N steps at
-   128 px (where the schema has no training.max_steps: the training pack alone, run here).
+   128 px (training memory-maps the shards where they lie: no copy of the dataset is made).
 4. Prints per stage: jobs, wall time, CPU time, peak RSS (max over jobs) against the declared
    mem_mb of workflow/profiles/default/config.yaml, disk written; then a projection of the whole
    study on one node of 8 cores and one GPU; writes the same to DIR/full_scale.md.
@@ -134,28 +134,6 @@ def planned(result) -> dict:
     return {line.split()[0]: int(line.split()[1]) for line in table.splitlines()[3:] if line.strip()}
 
 
-def pack_faces(run: Path, config: dict) -> dict:
-    """The training pack of the faces model (sketchback.data.pack_pairs), as rule train makes it, timed."""
-    pairs = {split: [[f"results/prepared/celeba/{split}/{s}.npz", f"results/sketches/celeba/{m}/{split}/{s}.npz"]
-                     for m in config["models"]["faces"]["methods"] for s in shard_ids(config, "celeba", split)]
-             for split in ("train", "val")}
-    code = ("import json, resource, sys, time; from sketchback.data import pack_pairs\n"
-            "pairs = json.loads(sys.argv[1]); t = time.perf_counter(); c = time.process_time()\n"
-            "for split in ('train', 'val'): pack_pairs(pairs[split], f'pack/{split}')\n"
-            "r = resource.getrusage(resource.RUSAGE_SELF)\n"
-            "print(json.dumps({'s': time.perf_counter() - t, 'cpu_time': r.ru_utime + r.ru_stime, "
-            "'max_rss': r.ru_maxrss / 1024}))")
-    shutil.rmtree(run / "pack", ignore_errors=True)
-    end = time.time()
-    result = subprocess.run([sys.executable, "-c", code, json.dumps(pairs)], cwd=run, capture_output=True, text=True)
-    if result.returncode:
-        raise RuntimeError(result.stderr[-3000:])
-    measured = json.loads(result.stdout.strip().splitlines()[-1])
-    measured["disk"] = du(run / "pack")
-    measured["end"] = end + measured["s"]
-    return measured
-
-
 # --- measurements -------------------------------------------------------------------------------
 
 def du(*paths: Path) -> int:
@@ -253,10 +231,10 @@ STAGE_DIRS = {
     "augment": lambda run, key: [run / "results/augmented" / "/".join(key.split("/")[1:3])],
     "train": lambda run, key: [run / "results/models" / key.split("/")[1]],
 }
-ORDER = list(STAGE_DIRS) + ["pack"]
+ORDER = list(STAGE_DIRS)
 
 
-def table(run: Path, records: list[dict], pack: dict | None, start: float) -> tuple[list[dict], str]:
+def table(run: Path, records: list[dict], start: float) -> tuple[list[dict], str]:
     rows = {}
     for r in records:
         row = rows.setdefault(r["key"], {"key": r["key"], "rule": r["rule"], "jobs": 0, "cpu": 0.0, "rss": 0.0,
@@ -271,11 +249,6 @@ def table(run: Path, records: list[dict], pack: dict | None, start: float) -> tu
         row["wall"] = row["end"] - row["start"]
         row["mem_mb"] = declared_memory(row["rule"])
         row["disk"] = du(*STAGE_DIRS[row["rule"]](run, row["key"])) if row["rule"] in STAGE_DIRS else 0
-    if pack is not None:
-        rows["pack/faces"] = {"key": "pack/faces (data.pack_pairs, run here)", "rule": "pack", "jobs": 1,
-                              "cpu": pack["cpu_time"], "rss": pack["max_rss"], "wall": pack["s"],
-                              "job_max": pack["s"], "jobsum": pack["s"], "mem_mb": declared_memory("train") + " (train)",
-                              "disk": pack["disk"], "start": pack["end"] - pack["s"], "end": pack["end"]}
     ordered = sorted(rows.values(), key=lambda r: (ORDER.index(r["rule"]) if r["rule"] in ORDER else 99, r["key"]))
     lines = ["| stage | jobs | first start - last end (from run start) | CPU | longest job | "
              "peak RSS (max job) | declared mem_mb | disk written |",
@@ -285,18 +258,6 @@ def table(run: Path, records: list[dict], pack: dict | None, start: float) -> tu
         lines.append(f"| {r['key']} | {r['jobs']} | {r['start'] - start:.0f}-{r['end'] - start:.0f} s | {minutes(r['cpu'])} | "
                      f"{minutes(r['job_max'])} | {r['rss']:,.0f} MB{over} | {r['mem_mb']} | {human(r['disk'])} |")
     return ordered, "\n".join(lines)
-
-
-def pack_bytes(run: Path, config: dict) -> int:
-    """Size of the faces model's training pack: every train and val pair copied into two uint8 .npy files."""
-    from sketchback.data import npz_shape
-
-    total = 0
-    for split in ("train", "val"):
-        for shard in shard_ids(config, "celeba", split):
-            n, h, w, c = npz_shape(run / f"results/prepared/celeba/{split}/{shard}.npz", "images")
-            total += n * h * w * (c + 1) * len(config["models"]["faces"]["methods"])
-    return total
 
 
 def training_pairs(run: Path, config: dict) -> dict:
@@ -325,9 +286,9 @@ def projection(rows: list[dict], fraction: float, pairs: dict, config: dict) -> 
     for r in rows:
         if r["rule"] in ("download", "train"):
             continue
-        cpu = r["cpu"] * (scale if "celeba" in r["key"] or r["rule"] == "pack" else 1)
-        longest = r["job_max"] * (scale if "celeba" in r["key"] or r["rule"] == "pack" else 1)
-        node = max(cpu / NODE_CORES, longest) if r["rule"] != "pack" else longest
+        cpu = r["cpu"] * (scale if "celeba" in r["key"] else 1)
+        longest = r["job_max"] * (scale if "celeba" in r["key"] else 1)
+        node = max(cpu / NODE_CORES, longest)
         total += node
         lines.append(f"| {r['key']} | {minutes(cpu)} | {minutes(node)} |")
     lines.append(f"| **CPU stages (serial sum of the stage rows)** | | **{minutes(total)}** |")
@@ -382,9 +343,9 @@ def main() -> None:
         state = json.loads((run / "run.json").read_text())
     else:
         state = rehearse(run, standins, config, train, args)
-    start, seconds, jobs, pack = state["start"], state["seconds"], state["jobs"], state["pack"]
+    start, seconds, jobs = state["start"], state["seconds"], state["jobs"]
     again, touched = state["again"], state["touched"]
-    report(run, workdir, standins, config, train, args, start, seconds, jobs, pack, again, touched)
+    report(run, workdir, standins, config, train, args, start, seconds, jobs, again, touched)
 
 
 def rehearse(run: Path, standins: dict, config: dict, train: bool, args) -> dict:
@@ -404,20 +365,19 @@ def rehearse(run: Path, standins: dict, config: dict, train: bool, args) -> dict
         if result.returncode:
             print((run / "snakemake.log").read_text()[-5000:])
             sys.exit(1)
-        pack = None if train else pack_faces(run, config)
         again = planned(snakemake(run, configs, args.cores, ["-n", *wanted]))
         for path in ("resources/celeba/manifest.csv", "results/prepared/celeba/index.csv"):
             (run / path).touch()
         touched = planned(snakemake(run, configs, args.cores, ["-n", *wanted]))
-    state = {"start": start, "seconds": seconds, "jobs": jobs, "pack": pack, "again": again, "touched": touched}
+    state = {"start": start, "seconds": seconds, "jobs": jobs, "again": again, "touched": touched}
     (run / "run.json").write_text(json.dumps(state))
     return state
 
 
-def report(run, workdir, standins, config, train, args, start, seconds, jobs, pack, again, touched) -> None:
+def report(run, workdir, standins, config, train, args, start, seconds, jobs, again, touched) -> None:
     report = [f"# Full-size rehearsal, {datetime.fromtimestamp(start):%Y-%m-%d %H:%M}, fraction {args.fraction:g}, "
               f"--cores {args.cores}, {os.cpu_count()} CPUs here", ""]
-    rows, text = table(run, benchmarks(run), pack, start)
+    rows, text = table(run, benchmarks(run), start)
     report += [f"Snakemake: {sum(jobs.values())} jobs {jobs}, wall {minutes(seconds)} (download included)", "", text, ""]
     # Download: fetch and extraction from the download logs (HH:MM:SS resolution)
     download = []
@@ -429,33 +389,30 @@ def report(run, workdir, standins, config, train, args, start, seconds, jobs, pa
                         f"(archives {human(sum(e['bytes'] for e in standins['files'][dataset].values()))}, "
                         f"resources/{dataset} {human(du(run / 'resources' / dataset))})")
     report += ["Download jobs (from their logs):", *download, ""]
-    # The 10-minute target: unzip -> prepare -> sketch -> training pack, download excluded
+    # The 10-minute target: unzip -> prepare -> sketch -> training data ready, download excluded
     celeba_log = run / "results/logs/download/celeba.log"
     fetched = fetch_seconds(celeba_log, standins["files"]["celeba"])
     end = max(r["end"] for r in rows)
     train_log = run / "results/logs/train/faces.log"
     milestones = []
-    if train:  # stop the clock at the end of the pack: the train log's line after packing
+    pack_seconds = None
+    if train:  # stop the clock when training has its data: the train log's line after opening the shards
         packed = log_times(train_log, "training pairs")
-        began = log_times(train_log, "packing")
+        began = log_times(train_log, "memory-mapping")
         day = datetime.fromtimestamp(start).date()
         if packed and began:
             end = datetime.combine(day, packed[-1].time()).timestamp()
             end += 86400 if end < start else 0
             pack_seconds = (packed[-1] - began[0]).total_seconds() % 86400
-        else:
-            pack_seconds = None
-    else:
-        pack_seconds = pack["s"]
     for key in ("download/celeba", "split/celeba", "prepare/celeba", "mean_image/celeba", "sketch/celeba/pencil",
                 "sketch/celeba/xdog", "train/faces"):
         row = next((r for r in rows if r["key"] == key), None)
         if row is not None:
             milestones.append(f"{key} {row['start'] - start:.0f}-{row['end'] - start:.0f} s")
     target = end - start - fetched
-    report += [f"unzip -> prepare -> sketch -> training pack: {minutes(target)} "
-               f"(run start to the end of the pack at {end - start:.0f} s, minus CelebA's fetch and md5 of "
-               f"{fetched:.0f} s); pack {pack_seconds if pack_seconds is not None else '?'} s; target 10 min: "
+    report += [f"unzip -> prepare -> sketch -> training data ready: {minutes(target)} "
+               f"(run start to the training log's data line at {end - start:.0f} s, minus CelebA's fetch and md5 of "
+               f"{fetched:.0f} s); opening the shards {pack_seconds if pack_seconds is not None else '?'} s; target 10 min: "
                f"{'met' if target <= 600 else 'NOT met'}",
                "CelebA's path, seconds from the run start: " + "; ".join(milestones), ""]
     core_seconds = sum(r["cpu"] for r in rows if r["rule"] != "pack")
@@ -463,12 +420,12 @@ def report(run, workdir, standins, config, train, args, start, seconds, jobs, pa
     report += [f"Core time of the Snakemake run ({args.cores} cores x {minutes(seconds)}): {minutes(seconds * args.cores)}; "
                f"jobs ran {minutes(job_seconds)} of it (benchmark wall), of which {minutes(core_seconds)} CPU; the rest "
                f"is Snakemake between jobs (start-up, job scripts, bookkeeping) and cores left idle.",
-               f"Training pack (results/models/faces/work/data, deleted after training): {human(pack_bytes(run, config))}", ""]
+               "Training memory-maps the shards where they lie: no copy of the dataset is made.", ""]
     report += [f"Second dry run: {again or 'nothing planned'}; after touching CelebA's manifest.csv and index.csv: "
                f"{touched or 'nothing planned'}", ""]
     report += ["## Projection: the whole study on one node of 8 cores and one GPU", "",
                projection(rows, args.fraction, training_pairs(run, config), config), ""]
-    total_disk = du(run / "resources", run / "results") + (pack["disk"] if pack else 0)
+    total_disk = du(run / "resources", run / "results")
     report += [f"Disk: run folder {human(total_disk)} in all (stand-in archives not counted: "
                f"{human(du(Path(standins['folder'])))})", ""]
     text = "\n".join(report)

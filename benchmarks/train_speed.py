@@ -6,7 +6,7 @@ on the same pairs for the same number of steps:
 * original scheme: every step reads and decodes the batch's sketch and photo PNG files, computes
   the target's VGG features with a separate ``vgg.predict`` call, then ``train_on_batch`` on a
   model with two outputs (photo, VGG features of the photo), as the original sketchback.py did;
-* pipeline: pairs packed once into memory-mapped uint8 arrays, seeded batches prefetched by a
+* pipeline: the shards memory-mapped where they lie (no copy), seeded batches prefetched by a
   thread, one compiled step that computes the VGG features of target and prediction in the graph
   (``sketchback.data.batches`` + ``SketchInversionLoss``, the loop of ``sketchback.train``).
 
@@ -44,7 +44,7 @@ import cv2  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from sketchback.data import batches, open_packed, pack_pairs  # noqa: E402
+from sketchback.data import batches, open_pairs  # noqa: E402
 from sketchback.io import save_npz  # noqa: E402
 from sketchback.losses import SketchInversionLoss, pixel_loss, total_variation, vgg_feature_extractor, vgg_preprocess  # noqa: E402
 from sketchback.model import build_generator  # noqa: E402
@@ -108,11 +108,11 @@ def original_scheme(folder: Path, n: int, args, extractor):
 
 
 def pipeline(pairs, folder: Path, args, extractor, jit_compile):
-    """This project's loop: packed memory map, prefetched seeded batches, one compiled step."""
+    """This project's loop: memory-mapped shards, prefetched seeded batches, one compiled step."""
     keras.utils.set_random_seed(0)
     generator = build_generator("scribbler", args.filters, args.blocks)
     generator.compile(optimizer(args), loss=SketchInversionLoss(extractor, PIXEL, FEATURE, TV), jit_compile=jit_compile)
-    sketches, photos = open_packed(pack_pairs(pairs, folder / f"packed-{jit_compile}"))
+    sketches, photos = open_pairs(pairs)
     state = {"stream": iter(()), "epoch": 0}
 
     def step(i):

@@ -11,7 +11,7 @@ import pytest
 
 from sketchback import style
 from sketchback.augment import augment_shard
-from sketchback.data import open_packed, pack_pairs
+from sketchback.data import open_pairs
 from sketchback.io import load_npz, save_npz
 from sketchback.sketch import image_seed, sketch_images, sketch_shard
 
@@ -152,7 +152,7 @@ def test_style_shard_holds_its_subset_and_pairs_with_itself(photo_shard, tmp_pat
     np.testing.assert_array_equal(shard["images"], photos["images"][[0, 3]])
     assert shard["sketches"].shape == (2, 24, 24) and shard["sketches"].dtype == np.uint8
     # a style shard is its own (photo, sketch) pair for training and evaluation
-    sketches, targets = open_packed(pack_pairs([(out, out)], tmp_path / "packed"))
+    sketches, targets = open_pairs([(out, out)])
     assert sketches.shape == (2, 24, 24) and targets.shape == (2, 24, 24, 3)
     # and augmentation takes the photos from it, keyed by their dataset rows
     augmented = tmp_path / "augmented.npz"

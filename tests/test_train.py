@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sketchback.data import batches, epoch_order, open_packed, pack_pairs, photo_to_target, sketch_to_input
+from sketchback.data import batches, epoch_order, open_pairs, photo_to_target, sketch_to_input
 from sketchback.io import load_npz, save_npz
 from sketchback.options import RunSettings, TrainOptions
 from sketchback.train import (CHECKPOINT_FILE, learning_rate_schedule, read_checkpoint_state, save_checkpoint,
@@ -39,43 +39,35 @@ def shard_arrays(pairs):
             np.concatenate([load_npz(p)["images"] for p, _ in pairs]))
 
 
-def test_packed_pairs_equal_the_shards_and_are_reused(tmp_path):
+def test_the_shards_are_read_as_one_array_without_a_copy(tmp_path):
     pairs = write_pairs(tmp_path)
-    packed = pack_pairs(pairs, tmp_path / "pack")
-    sketches, photos = open_packed(packed)
+    sketches, photos = open_pairs(pairs)
     expected_sketches, expected_photos = shard_arrays(pairs)
-    assert isinstance(sketches, np.memmap) and sketches.shape == (33, 16, 16) and photos.shape == (33, 16, 16, 3)
-    np.testing.assert_array_equal(sketches, expected_sketches)
-    np.testing.assert_array_equal(photos, expected_photos)
-
-    stamp = (packed / "photos.npy").stat().st_mtime_ns
-    pack_pairs(pairs, packed)
-    assert (packed / "photos.npy").stat().st_mtime_ns == stamp, "an unchanged pack must be reused"
-
-    save_npz(pairs[1][1], sketches=np.zeros((13, 16, 16), np.uint8))
-    sketches, _ = open_packed(pack_pairs(pairs, packed))
-    assert not sketches[20:].any(), "a changed shard must be packed again"
+    assert sketches.shape == (33, 16, 16) and photos.shape == (33, 16, 16, 3) and len(sketches) == 33
+    assert all(isinstance(part, np.memmap) for part in sketches.parts + photos.parts)
+    np.testing.assert_array_equal(sketches[np.arange(33)], expected_sketches)
+    np.testing.assert_array_equal(photos[np.arange(33)], expected_photos)
+    rows = np.array([32, 0, 19, 20, 7])  # across the shard boundary, in any order
+    np.testing.assert_array_equal(photos[rows], expected_photos[rows])
+    np.testing.assert_array_equal(sketches[5:25], expected_sketches[5:25])
+    assert not list(tmp_path.glob("**/*.npy")), "nothing is copied"
 
 
-def test_pack_refuses_mismatched_shards_naming_them(tmp_path):
+def test_mismatched_shards_are_refused_naming_them(tmp_path):
     pairs = write_pairs(tmp_path)
     save_npz(pairs[0][1], sketches=np.zeros((19, 16, 16), np.uint8))
     with pytest.raises(ValueError, match=r"sketch0\.npz.*rerun the sketch rule"):
-        pack_pairs(pairs, tmp_path / "pack")
-    assert not (tmp_path / "pack" / "pack.json").exists()
-
-
-def test_incomplete_pack_is_not_opened(tmp_path):
-    pairs = write_pairs(tmp_path)
-    packed = pack_pairs(pairs, tmp_path / "pack")
-    (packed / "pack.json").unlink()
-    with pytest.raises(FileNotFoundError, match="pack.json"):
-        open_packed(packed)
+        open_pairs(pairs)
+    save_npz(pairs[0][1], sketches=np.zeros((20, 16, 16), np.uint8))
+    save_npz(pairs[1][0], images=np.zeros((13, 8, 8, 3), np.uint8))
+    save_npz(pairs[1][1], sketches=np.zeros((13, 8, 8), np.uint8))
+    with pytest.raises(ValueError, match=r"photo1\.npz holds \(8, 8, 3\) images.*rerun prepare"):
+        open_pairs(pairs)
 
 
 def test_batches_cover_the_epoch_in_seeded_order_and_resume_mid_epoch(tmp_path):
     pairs = write_pairs(tmp_path)
-    sketches, photos = open_packed(pack_pairs(pairs, tmp_path / "pack"))
+    sketches, photos = open_pairs(pairs)
     expected_sketches, expected_photos = shard_arrays(pairs)
     x, y = sketch_to_input(expected_sketches), photo_to_target(expected_photos)
     full = list(batches(sketches, photos, 8, seed=3, epoch=1))
@@ -128,7 +120,7 @@ def test_training_writes_model_history_and_tensorboard_and_cleans_up(tmp_path):
     generator = keras.models.load_model(tmp_path / "m" / "generator.keras", compile=False)
     assert generator(np.zeros((1, 16, 16, 1), "float32")).shape == (1, 16, 16, 3)
     assert list((tmp_path / "m" / "tb").glob("events.out.tfevents.*"))
-    assert not (tmp_path / "m" / "work").exists(), "packed data and checkpoint are removed after success"
+    assert not (tmp_path / "m" / "work").exists(), "the checkpoint is removed after success"
 
 
 def test_max_steps_stops_a_smoke_test_early_without_validation(tmp_path, caplog):

@@ -1,18 +1,17 @@
 """(sketch, photo) pairs from prepared, sketched and augmented shards, as the generator sees them:
-packed into memory-mapped arrays and streamed in seeded, prefetched batches for training."""
+the shards memory-mapped where they lie (no copy) and streamed in seeded, prefetched batches."""
 
 from __future__ import annotations
 
 import collections
 import concurrent.futures
-import json
 import math
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from sketchback.io import atomic_path, file_signature, load_npz
+from sketchback.io import load_npz
 
 
 def sketch_to_input(sketches: np.ndarray) -> np.ndarray:
@@ -25,9 +24,32 @@ def photo_to_target(images: np.ndarray) -> np.ndarray:
     return images.astype(np.float32) / 255.0
 
 
-# --- Training input: shards packed once into memory-mapped arrays, then streamed in batches ---
+# --- Training input: the shards memory-mapped where they lie, read as one array, in seeded batches ---
 
-PACK_VERSION = 1
+class ShardArray:
+    """The same array of several shards, memory-mapped, read as one (N, ...) array without a copy.
+
+    Supports ``len``, ``shape``, ``dtype`` and reading rows by an integer index array (what
+    :func:`batches` does); each shard's rows are read from its own file.
+    """
+
+    def __init__(self, parts: list[np.ndarray]):
+        self.parts = parts
+        self.offsets = np.cumsum([0] + [len(part) for part in parts])
+        self.shape = (int(self.offsets[-1]), *parts[0].shape[1:])
+        self.dtype = parts[0].dtype
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index) -> np.ndarray:
+        index = np.arange(len(self))[index] if isinstance(index, slice) else np.asarray(index)
+        which = np.searchsorted(self.offsets, index, side="right") - 1
+        out = np.empty((len(index), *self.shape[1:]), self.dtype)
+        for part in np.unique(which):
+            rows = which == part
+            out[rows] = self.parts[part][index[rows] - self.offsets[part]]
+        return out
 
 
 def npz_shape(path: str | Path, key: str) -> tuple[int, ...]:
@@ -46,27 +68,16 @@ def npz_shape(path: str | Path, key: str) -> tuple[int, ...]:
     return tuple(shape)
 
 
-def pack_pairs(pairs: list[tuple[str | Path, str | Path]], directory: str | Path) -> Path:
-    """Copy (photo shard, sketch shard) pairs into two uint8 ``.npy`` files a training run can memory-map.
+def open_pairs(pairs: list[tuple[str | Path, str | Path]]) -> tuple[ShardArray, ShardArray]:
+    """(photo shard, sketch shard) pairs as uint8 sketches (N, H, W) and photos (N, H, W, 3), memory-mapped.
 
-    Writes ``directory/sketches.npy`` (N, H, W) and ``directory/photos.npy`` (N, H, W, 3) one shard
-    at a time (memory use stays one shard), then ``directory/pack.json`` listing the shards with
-    their sizes and modification times. A directory whose ``pack.json`` matches ``pairs`` is reused
-    as it is; anything else there is rewritten. ``pack.json`` is written last, so an interrupted
-    pack never looks complete. Returns ``directory``.
+    Nothing is copied: the shards are uncompressed ``.npz`` files, mapped where they lie. Their
+    headers are checked first: a sketch shard that does not match its photo shard, or shards of
+    different sizes, raise ValueError naming the file and the rule to rerun.
     """
     if not pairs:
         raise ValueError("no training shards given")
-    directory = Path(directory)
-    signature = {"version": PACK_VERSION, "shards": [[file_signature(p), file_signature(s)] for p, s in pairs]}
-    marker = directory / "pack.json"
-    if marker.exists() and json.loads(marker.read_text()) == signature:
-        return directory
-    marker.unlink(missing_ok=True)
-    directory.mkdir(parents=True, exist_ok=True)
-
-    # First pass: array headers only, to size the output files.
-    counts, shape = [], None
+    shape = None
     for photo_path, sketch_path in pairs:
         images, drawn = npz_shape(photo_path, "images"), npz_shape(sketch_path, "sketches")
         if images[:3] != drawn[:3]:
@@ -75,29 +86,9 @@ def pack_pairs(pairs: list[tuple[str | Path, str | Path]], directory: str | Path
         if shape is not None and images[1:] != shape:
             raise ValueError(f"{photo_path} holds {images[1:]} images, other shards {shape}; rerun prepare")
         shape = images[1:]
-        counts.append(images[0])
-    n = sum(counts)
-    sketches = np.lib.format.open_memmap(directory / "sketches.npy", mode="w+", dtype=np.uint8, shape=(n, *shape[:2]))
-    photos = np.lib.format.open_memmap(directory / "photos.npy", mode="w+", dtype=np.uint8, shape=(n, *shape))
-    start = 0
-    for (photo_path, sketch_path), count in zip(pairs, counts):
-        photos[start:start + count] = load_npz(photo_path)["images"]
-        sketches[start:start + count] = load_npz(sketch_path)["sketches"]
-        start += count
-    sketches.flush()
-    photos.flush()
-    del sketches, photos
-    with atomic_path(marker) as tmp:
-        tmp.write_text(json.dumps(signature))
-    return directory
-
-
-def open_packed(directory: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Memory-map a packed directory: uint8 sketches (N, H, W) and photos (N, H, W, 3)."""
-    directory = Path(directory)
-    if not (directory / "pack.json").exists():
-        raise FileNotFoundError(f"{directory} holds no complete packed training data (pack.json missing); pack it with pack_pairs")
-    return (np.load(directory / "sketches.npy", mmap_mode="r"), np.load(directory / "photos.npy", mmap_mode="r"))
+    photos = [load_npz(photo, mmap=True)["images"] for photo, _ in pairs]
+    sketches = [load_npz(sketch, mmap=True)["sketches"] for _, sketch in pairs]
+    return ShardArray(sketches), ShardArray(photos)
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:

@@ -56,7 +56,7 @@ class RunSettings:
     jit_compile: XLA on TensorFlow (only without determinism; JAX always compiles);
     deterministic: deterministic TensorFlow ops; checkpoint_every / log_every: steps between
     checkpoints / progress lines (0: epoch ends only / never); prefetch: batches prepared ahead;
-    work_dir: packed data and checkpoint (default ``work/`` next to the model);
+    work_dir: the checkpoint and running history (default ``work/`` next to the model);
     tensorboard_dir: TensorBoard scalars (None: none).
     """
 

@@ -1,7 +1,7 @@
 """Train a sketch-inversion generator (faces from scratch, buildings fine-tuned from the face model).
 
-The loop is built for clusters: the training pairs are packed once into memory-mapped uint8
-arrays and streamed in seeded, prefetched batches; each step is one compiled Keras step in which
+The loop is built for clusters: the training shards are memory-mapped where they lie (no copy)
+and streamed in seeded, prefetched batches; each step is one compiled Keras step in which
 VGG16 features of target and prediction are computed in the graph; a checkpoint (weights,
 optimizer state, position in the data, partial epoch sums) is written atomically every
 ``checkpoint_every`` steps, at every epoch end and on SIGTERM, and a rerun with the same options
@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from sketchback.data import batches, open_packed, pack_pairs
+from sketchback.data import ShardArray, batches, open_pairs
 from sketchback.io import atomic_path, file_signature, load_npz, save_npz
 from sketchback.losses import SketchInversionLoss, pixel_loss, total_variation, vgg_feature_extractor
 from sketchback.model import build_generator, check_image_size
@@ -215,20 +215,20 @@ def _format_terms(values: dict) -> str:
 
 @dataclass
 class _Data:
-    """The packed training (and validation) pairs, memory-mapped."""
+    """The training (and validation) pairs, memory-mapped from their shards."""
 
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray | None
-    y_val: np.ndarray | None
+    x_train: ShardArray
+    y_train: ShardArray
+    x_val: ShardArray | None
+    y_val: ShardArray | None
     steps_per_epoch: int
 
 
-def _open_data(train_pairs: list, val_pairs: list, work: Path, options: TrainOptions, name: str) -> _Data:
-    """Pack the shards once into ``work/data`` (reused while they are unchanged) and map them."""
-    log.info("%s: packing %d training shards into %s", name, len(train_pairs), work / "data")
-    x_train, y_train = open_packed(pack_pairs(train_pairs, work / "data" / "train"))
-    x_val, y_val = open_packed(pack_pairs(val_pairs, work / "data" / "val")) if val_pairs else (None, None)
+def _open_data(train_pairs: list, val_pairs: list, options: TrainOptions, name: str) -> _Data:
+    """Map the shards where they lie (no copy) and check they fit the options."""
+    log.info("%s: memory-mapping %d training and %d validation shards", name, len(train_pairs), len(val_pairs))
+    x_train, y_train = open_pairs(train_pairs)
+    x_val, y_val = open_pairs(val_pairs) if val_pairs else (None, None)
     if x_train.shape[1] != options.image_size:
         raise ValueError(f"training shards hold {x_train.shape[1]}px images but image_size is {options.image_size}; "
                          f"rerun prepare")
@@ -406,8 +406,8 @@ def train(train_pairs: list, val_pairs: list, out_model: str | Path, out_history
     then left out. ``max_steps`` ends training after that many steps (a smoke test at full size):
     the last epoch's row then covers the steps taken, without validation.
 
-    The work folder holds the packed training data, the checkpoint and a running ``history.csv``;
-    it is removed after success. A checkpoint is resumed only when every option and input file is
+    The training shards are memory-mapped where they lie. The work folder holds the checkpoint and
+    a running ``history.csv``; it is removed after success. A checkpoint is resumed only when every option and input file is
     unchanged, otherwise training starts afresh. Writes the model and the per-epoch history CSV
     (loss, pixel, feature, tv and their ``val_`` counterparts) atomically. Raises
     :class:`TrainingInterrupted` after SIGTERM (checkpoint saved) and ``FloatingPointError`` when
@@ -421,7 +421,7 @@ def train(train_pairs: list, val_pairs: list, out_model: str | Path, out_history
     checkpoint = work / CHECKPOINT_FILE
     fingerprint = run_fingerprint(options.as_params(), train_pairs, val_pairs, init_model)
     jit_compile = _compile_setting(options, settings, name)
-    data = _open_data(train_pairs, val_pairs, work, options, name)
+    data = _open_data(train_pairs, val_pairs, options, name)
     distribution = data_parallel(options.devices, options.batch_size)
     if distribution is not None:
         log.info("%s: each batch of %d split across %d devices", name, options.batch_size, options.devices)
@@ -435,5 +435,6 @@ def train(train_pairs: list, val_pairs: list, out_model: str | Path, out_history
             generator.save(tmp)
         with atomic_path(out_history) as tmp:
             history.to_csv(tmp, index=False)
-        shutil.rmtree(work)
+        if work.exists():  # a run shorter than a checkpoint interval never made it
+            shutil.rmtree(work)
         return history
