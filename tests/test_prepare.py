@@ -68,7 +68,7 @@ def test_prepare_shard_and_mean_image(tmp_path):
     shards = []
     for shard in (0, 1):
         out = tmp_path / f"train-{shard}.npz"
-        prepare_shard(tmp_path / "index.csv", tmp_path / "raw", "train", shard, out, size=24)
+        prepare_shard(tmp_path / "index.csv", tmp_path / "raw", "train", shard, out, size=24, max_rejected=0.0)
         data = load_npz(out)
         expected = index[(index.split == "train") & (index.shard == shard)]["path"].tolist()
         assert data["names"].tolist() == expected

@@ -108,17 +108,8 @@ def evaluate(model_path: str | Path, test_pairs: list, mean_image_path: str | Pa
                              f"{photos_u8.shape[1:]}; rerun mean_image for {dataset}")
         sketches, truths = sketch_to_input(sketches_u8), photo_to_target(photos_u8)
         predictions = predict(generator, sketches, batch_size)
-        estimates = {
-            "prediction": predictions,
-            "sketch": np.repeat(sketches, 3, axis=-1),
-            "mean_image": np.broadcast_to(mean, truths.shape),
-        }
         frame = pd.DataFrame({"model": model_name, "dataset": dataset, "method": method, "image": names})
-        for estimator, images in estimates.items():
-            for metric, values in image_metrics(images, truths).items():
-                frame[f"{metric}_{estimator}"] = values
-            frame[f"feature_distance_{estimator}"] = feature_distance(extractor, images, truths, batch_size)
-        frames.append(frame)
+        frames.append(_score(frame, predictions, sketches, truths, mean, extractor, batch_size))
         shown = sum(len(part[0]) for part in grid)
         if shown < grid_rows:
             take = slice(0, grid_rows - shown)
@@ -139,6 +130,20 @@ def evaluate(model_path: str | Path, test_pairs: list, mean_image_path: str | Pa
              per_image["feature_distance_prediction"].mean(), per_image["ssim_sketch"].mean(),
              per_image["ssim_mean_image"].mean())
     return per_image
+
+
+def _score(frame: pd.DataFrame, predictions, sketches, truths, mean, extractor, batch_size: int) -> pd.DataFrame:
+    """Add ``{metric}_{estimator}`` columns: the prediction and both baselines against the truth."""
+    estimates = {
+        "prediction": predictions,
+        "sketch": np.repeat(sketches, 3, axis=-1),
+        "mean_image": np.broadcast_to(mean, truths.shape),
+    }
+    for estimator, images in estimates.items():
+        for metric, values in image_metrics(images, truths).items():
+            frame[f"{metric}_{estimator}"] = values
+        frame[f"feature_distance_{estimator}"] = feature_distance(extractor, images, truths, batch_size)
+    return frame
 
 
 def _finite_mean(values) -> float:

@@ -137,7 +137,7 @@ def _handdrawn_lookup(dataset_dir: Path) -> dict[str, str] | None:
 
 def prepare_shard(index_csv: str | Path, dataset_dir: str | Path, split: str, shard: int, out_npz: str | Path,
                   size: int, crop: list[int] | None = None, rejected_csv: str | Path | None = None,
-                  max_rejected: float = 0.0) -> int:
+                  *, max_rejected: float) -> int:
     """Write one shard: ``images`` uint8 (N, size, size, 3), ``names`` (N,) file names and ``rows`` (N,) index rows.
 
     Images that cannot be used (unreadable, missing, smaller than the crop box, or whose hand-drawn

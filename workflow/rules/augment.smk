@@ -8,13 +8,13 @@ rule augment:
         sketches="results/sketches/{dataset}/{method}/{split}/{shard}.npz",
     output:
         "results/augmented/{dataset}/{method}/{split}/{shard}.npz",
-    params:
-        copies=lambda wc: config["datasets"][wc.dataset]["augment"]["copies"],
-        augment_params=lambda wc: config["datasets"][wc.dataset]["augment"].get("params", {}),
-        seed=config["seed"],
     log:
         "results/logs/augment/{dataset}/{method}/{split}/{shard}.log",
     benchmark:
         "results/benchmarks/augment/{dataset}/{method}/{split}/{shard}.tsv"
+    params:
+        copies=lambda wc: config["datasets"][wc.dataset]["augment"]["copies"],
+        augment_params=lambda wc: config["datasets"][wc.dataset]["augment"]["params"],
+        seed=config["seed"],
     script:
         "../scripts/augment.py"

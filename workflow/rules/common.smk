@@ -1,7 +1,12 @@
 # Helpers shared by the rules: config checks, shard lists and input functions.
-from sketchback.config import check_config, evaluation_plan, evaluation_styles, test_sets
+from sketchback.config import (
+    check_config,
+    evaluation_plan,
+    evaluation_styles,
+    test_sets,
+)
 from sketchback.options import TrainOptions
-from sketchback.sketch import SUBSET_METHODS
+from sketchback.sketch import SUBSET_METHODS, sketch_method
 from sketchback.sources import has_handdrawn_sketches
 
 check_config(config)
@@ -48,9 +53,11 @@ def pairs(dataset, method, split, augmented=False):
     return [
         (
             # a style shard sketches a subset of its photo shard and holds those photos itself
-            f"results/sketches/{dataset}/{method}/{split}/{shard}.npz"
-            if method in SUBSET_METHODS
-            else f"results/prepared/{dataset}/{split}/{shard}.npz",
+            (
+                f"results/sketches/{dataset}/{method}/{split}/{shard}.npz"
+                if method in SUBSET_METHODS
+                else f"results/prepared/{dataset}/{split}/{shard}.npz"
+            ),
             f"results/sketches/{dataset}/{method}/{split}/{shard}.npz",
         )
         for shard in shard_ids(dataset, split)
@@ -73,19 +80,24 @@ def flatten(pair_list):
 
 def sketch_weights(wildcards):
     """The VGG16 weights file a sketch method reads (style with real weights), else nothing."""
-    weights = config["sketch"][wildcards.method].get("vgg_weights", "random")
-    return [weights] if wildcards.method == "style" and weights != "random" else []
+    params = sketch_method(wildcards.method).resolve(config["sketch"][wildcards.method])
+    weights = params.get(
+        "vgg_weights", "random"
+    )  # only methods with VGG16 features have the key
+    return [] if weights == "random" else [weights]
 
 
 def init_model(model):
     """The saved generator a model is fine-tuned from, or None."""
-    init = config["models"][model].get("init_from")
+    init = config["models"][model]["init_from"]
     return f"results/models/{init}/generator.keras" if init else None
 
 
 def train_inputs(wildcards):
     """Photo and sketch shards (aligned lists), the model fine-tuned from and the VGG16 weights."""
-    train, val = model_pairs(wildcards.model, "train"), model_pairs(wildcards.model, "val")
+    train, val = model_pairs(wildcards.model, "train"), model_pairs(
+        wildcards.model, "val"
+    )
     weights = config["training"]["vgg_weights"]
     return {
         "train_photos": [photo for photo, _ in train],
@@ -173,15 +185,10 @@ def stage_description(model):
     spec = config["models"][model]
     start = (
         f"fine-tuned from the {spec['init_from']} model"
-        if spec.get("init_from")
+        if spec["init_from"]
         else "trained from scratch"
     )
     return (
         f"{model}: {start} on {spec['dataset']} ({'+'.join(spec['methods'])} sketches), "
         f"{spec['epochs']} epochs, learning rate {spec['learning_rate']}"
     )
-
-
-def poster_setting(key, default):
-    """evaluation.poster.<key> (rows, width, dpi), or its default."""
-    return config["evaluation"].get("poster", {}).get(key, default)

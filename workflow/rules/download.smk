@@ -19,13 +19,13 @@ localrules:
 rule download:
     output:
         "resources/{dataset}/manifest.csv",
-    params:
-        content=lambda wc: source_content(config["datasets"][wc.dataset]["source"]),
-        seed=config["seed"],
     log:
         "results/logs/download/{dataset}.log",
     benchmark:
         "results/benchmarks/download/{dataset}.tsv"
+    params:
+        content=lambda wc: source_content(config["datasets"][wc.dataset]["source"]),
+        seed=config["seed"],
     run:
         run_download(
             output[0],
@@ -39,16 +39,16 @@ rule download:
 rule download_weights:
     output:
         "resources/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
-    params:
-        md5=config["training"].get("vgg_md5"),
     log:
         "results/logs/download/vgg16_weights.log",
     benchmark:
         "results/benchmarks/download/vgg16_weights.tsv"
+    params:
+        md5=config["training"]["vgg_md5"],
     run:
         run_download_file(
             output[0],
-            config.get("vgg_weights_urls", []),
+            config["vgg_weights_urls"],
             params.md5,
             config["download"],
             log[0],

@@ -8,7 +8,9 @@ rule evaluate:
         model="results/models/{model}/generator.keras",
         mean="results/prepared/{dataset}/mean_train.npy",
         photos=lambda wc: [photo for photo, _ in pairs(wc.dataset, wc.method, "test")],
-        sketches=lambda wc: [sketch for _, sketch in pairs(wc.dataset, wc.method, "test")],
+        sketches=lambda wc: [
+            sketch for _, sketch in pairs(wc.dataset, wc.method, "test")
+        ],
         weights=metric_weights,
     output:
         metrics="results/evaluation/{model}/{dataset}/{method}/metrics.csv",
@@ -19,14 +21,14 @@ rule evaluate:
             subcategory="{model} model: grids per test set and style",
             labels={"model": "{model}", "test set": "{dataset}", "sketch": "{method}"},
         ),
+    log:
+        "results/logs/evaluate/{model}/{dataset}/{method}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{model}/{dataset}/{method}.tsv"
     params:
         grid_rows=config["evaluation"]["grid_rows"],
         vgg_weights=config["training"]["vgg_weights"],
         vgg_md5=config["training"]["vgg_md5"],
         seed=config["seed"],
-    log:
-        "results/logs/evaluate/{model}/{dataset}/{method}.log",
-    benchmark:
-        "results/benchmarks/evaluate/{model}/{dataset}/{method}.tsv"
     script:
         "../scripts/evaluate.py"

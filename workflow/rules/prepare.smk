@@ -8,14 +8,14 @@ rule split:
         "resources/{dataset}/manifest.csv",
     output:
         "results/prepared/{dataset}/index.csv",
-    params:
-        fractions=lambda wc: config["datasets"][wc.dataset]["split"],
-        shards=lambda wc: config["datasets"][wc.dataset]["shards"],
-        seed=config["seed"],
     log:
         "results/logs/split/{dataset}.log",
     benchmark:
         "results/benchmarks/split/{dataset}.tsv"
+    params:
+        fractions=lambda wc: config["datasets"][wc.dataset]["split"],
+        shards=lambda wc: config["datasets"][wc.dataset]["shards"],
+        seed=config["seed"],
     script:
         "../scripts/split.py"
 
@@ -27,14 +27,14 @@ rule prepare:
     output:
         shard="results/prepared/{dataset}/{split}/{shard}.npz",
         rejected="results/prepared/{dataset}/{split}/{shard}.rejected.csv",
-    params:
-        size=config["image_size"],
-        crop=lambda wc: config["datasets"][wc.dataset].get("crop"),
-        max_rejected=lambda wc: config["datasets"][wc.dataset].get("max_rejected", 0.01),
     log:
         "results/logs/prepare/{dataset}/{split}/{shard}.log",
     benchmark:
         "results/benchmarks/prepare/{dataset}/{split}/{shard}.tsv"
+    params:
+        size=config["image_size"],
+        crop=lambda wc: config["datasets"][wc.dataset]["crop"],
+        max_rejected=lambda wc: config["datasets"][wc.dataset]["max_rejected"],
     script:
         "../scripts/prepare.py"
 
@@ -58,14 +58,14 @@ rule handdrawn_sketches:
         manifest="resources/{dataset}/manifest.csv",
     output:
         "results/sketches/{dataset}/handdrawn/{split}/{shard}.npz",
-    wildcard_constraints:
-        dataset=handdrawn_datasets_regex(),
-    params:
-        size=config["image_size"],
-        crop=lambda wc: config["datasets"][wc.dataset].get("crop"),
     log:
         "results/logs/handdrawn/{dataset}/{split}/{shard}.log",
     benchmark:
         "results/benchmarks/handdrawn_sketches/{dataset}/{split}/{shard}.tsv"
+    wildcard_constraints:
+        dataset=handdrawn_datasets_regex(),
+    params:
+        size=config["image_size"],
+        crop=lambda wc: config["datasets"][wc.dataset]["crop"],
     script:
         "../scripts/handdrawn.py"

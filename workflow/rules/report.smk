@@ -14,7 +14,9 @@ localrules:
 rule data_overview:
     input:
         index=expand("results/prepared/{dataset}/index.csv", dataset=study_datasets()),
-        shards=expand("results/prepared/{dataset}/train/000.npz", dataset=study_datasets()),
+        shards=expand(
+            "results/prepared/{dataset}/train/000.npz", dataset=study_datasets()
+        ),
     output:
         table=report(
             "results/report/data_summary.csv",
@@ -24,6 +26,10 @@ rule data_overview:
         figure=report(
             "results/report/data.png", caption="../report/data.rst", category="1 Data"
         ),
+    log:
+        "results/logs/report/data_overview.log",
+    benchmark:
+        "results/benchmarks/report/data_overview.tsv"
     params:
         datasets=lambda wc: {
             name: {
@@ -34,11 +40,7 @@ rule data_overview:
             for name in study_datasets()
         },
         image_size=config["image_size"],
-        dpi=poster_setting("dpi", 300),
-    log:
-        "results/logs/report/data_overview.log",
-    benchmark:
-        "results/benchmarks/report/data_overview.tsv"
+        dpi=config["evaluation"]["poster"]["dpi"],
     script:
         "../scripts/data_overview.py"
 
@@ -53,15 +55,15 @@ rule sketch_examples:
             category="2 Sketches",
             labels={"test set": "{dataset}"},
         ),
-    params:
-        style_pairs=lambda wc: style_pairs(wc.dataset),
-        rows=poster_setting("rows", 6),
-        width=poster_setting("width", 1800),
-        dpi=poster_setting("dpi", 300),
     log:
         "results/logs/report/sketches/{dataset}.log",
     benchmark:
         "results/benchmarks/report/sketch_examples/{dataset}.tsv"
+    params:
+        style_pairs=lambda wc: style_pairs(wc.dataset),
+        rows=config["evaluation"]["poster"]["rows"],
+        width=config["evaluation"]["poster"]["width"],
+        dpi=config["evaluation"]["poster"]["dpi"],
     script:
         "../scripts/sketch_examples.py"
 
@@ -75,14 +77,14 @@ rule loss_curves:
             caption="../report/loss_curves.rst",
             category="3 Training",
         ),
-    params:
-        models=list(config["models"]),
-        subtitles={model: stage_description(model) for model in config["models"]},
-        dpi=poster_setting("dpi", 300),
     log:
         "results/logs/report/loss_curves.log",
     benchmark:
         "results/benchmarks/report/loss_curves.tsv"
+    params:
+        models=list(config["models"]),
+        subtitles={model: stage_description(model) for model in config["models"]},
+        dpi=config["evaluation"]["poster"]["dpi"],
     script:
         "../scripts/loss_curves.py"
 
@@ -90,7 +92,9 @@ rule loss_curves:
 rule poster_grid:
     input:
         model="results/models/{model}/generator.keras",
-        shards=lambda wc: flatten(pair for p in style_pairs(wc.dataset).values() for pair in p),
+        shards=lambda wc: flatten(
+            pair for p in style_pairs(wc.dataset).values() for pair in p
+        ),
     output:
         report(
             "results/report/poster/{model}/{dataset}.png",
@@ -99,16 +103,16 @@ rule poster_grid:
             subcategory="Poster figures",
             labels={"model": "{model}", "test set": "{dataset}"},
         ),
-    params:
-        style_pairs=lambda wc: style_pairs(wc.dataset),
-        trained=lambda wc: "+".join(config["models"][wc.model]["methods"]),
-        rows=poster_setting("rows", 6),
-        width=poster_setting("width", 1800),
-        dpi=poster_setting("dpi", 300),
     log:
         "results/logs/report/poster/{model}/{dataset}.log",
     benchmark:
         "results/benchmarks/report/poster_grid/{model}/{dataset}.tsv"
+    params:
+        style_pairs=lambda wc: style_pairs(wc.dataset),
+        trained=lambda wc: "+".join(config["models"][wc.model]["methods"]),
+        rows=config["evaluation"]["poster"]["rows"],
+        width=config["evaluation"]["poster"]["width"],
+        dpi=config["evaluation"]["poster"]["dpi"],
     script:
         "../scripts/poster_grid.py"
 
@@ -126,12 +130,12 @@ rule summarize:
             category="4 Evaluation",
             subcategory="Metrics",
         ),
-    params:
-        seed=config["seed"],
     log:
         "results/logs/report/summarize.log",
     benchmark:
         "results/benchmarks/report/summarize.tsv"
+    params:
+        seed=config["seed"],
     script:
         "../scripts/summarize.py"
 
@@ -168,13 +172,13 @@ rule cross_style:
             caption="../report/cross_style.rst",
             category="5 Cross-style",
         ),
-    params:
-        training=training_specs(),
-        styles=list(config["evaluation"]["styles"]),
-        dpi=poster_setting("dpi", 300),
     log:
         "results/logs/report/cross_style.log",
     benchmark:
         "results/benchmarks/report/cross_style.tsv"
+    params:
+        training=training_specs(),
+        styles=list(config["evaluation"]["styles"]),
+        dpi=config["evaluation"]["poster"]["dpi"],
     script:
         "../scripts/cross_style.py"

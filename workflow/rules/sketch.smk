@@ -9,15 +9,15 @@ rule sketch:
         weights=sketch_weights,
     output:
         "results/sketches/{dataset}/{method}/{split}/{shard}.npz",
-    wildcard_constraints:
-        method="(?!handdrawn/)[A-Za-z0-9_]+",  # hand-drawn sketches come from rule handdrawn_sketches
-    params:
-        method_params=lambda wc: config["sketch"][wc.method],
-        seed=config["seed"],
-    threads: 1
     log:
         "results/logs/sketch/{dataset}/{method}/{split}/{shard}.log",
     benchmark:
         "results/benchmarks/sketch/{dataset}/{method}/{split}/{shard}.tsv"
+    wildcard_constraints:
+        method="(?!handdrawn/)[A-Za-z0-9_]+",  # hand-drawn sketches come from rule handdrawn_sketches
+    threads: 1
+    params:
+        method_params=lambda wc: config["sketch"][wc.method],
+        seed=config["seed"],
     script:
         "../scripts/sketch.py"

@@ -12,15 +12,15 @@ rule train:
     output:
         model="results/models/{model}/generator.keras",
         history="results/models/{model}/history.csv",
+    log:
+        "results/logs/train/{model}.log",
+    benchmark:
+        "results/benchmarks/train/{model}.tsv"
+    threads: 2
     params:
         options=lambda wc: TrainOptions.from_config(config, wc.model).as_params(),
         # Not outputs: Snakemake must not delete the checkpoint of a killed job (it is resumed).
         work_dir=lambda wc: f"results/models/{wc.model}/work",
         tensorboard_dir=lambda wc: f"results/models/{wc.model}/tensorboard",
-    threads: 2
-    log:
-        "results/logs/train/{model}.log",
-    benchmark:
-        "results/benchmarks/train/{model}.tsv"
     script:
         "../scripts/train.py"
