@@ -10,7 +10,6 @@ served on 127.0.0.1, whose long person names make its manifest and index bigger 
 import hashlib
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,9 +17,10 @@ import pytest
 import yaml
 from dataset_fixture import encode, tar_bytes
 from http_fixture import LocalServer, Route
+from snakemake_run import planned
+from snakemake_run import snakemake as run_snakemake
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEFILE = REPO / "workflow" / "Snakefile"
 PEOPLE, PHOTOS = 300, 10  # 3,000 images
 TARGETS = [f"results/prepared/lfw/{split}/000.npz" for split in ("train", "val", "test")]
 
@@ -36,18 +36,7 @@ def lfw_archive() -> bytes:
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(workdir),
-           "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args, *TARGETS]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-
-
-def planned(result: subprocess.CompletedProcess) -> dict:
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    text = result.stdout + result.stderr
-    if "Nothing to be done" in text:
-        return {}
-    table = text.split("Job stats:")[1].split("total")[0]
-    return {line.split()[0]: int(line.split()[1]) for line in table.splitlines()[3:] if line.strip()}
+    return run_snakemake(workdir, None, "--cores", "2", *args, *TARGETS, timeout=600)
 
 
 @pytest.fixture(scope="module")
