@@ -1,12 +1,17 @@
 """`sketchback predict` on images the project did not make, and `sketchback sketch`."""
 
+import logging
+import time
+
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
 from skimage import data as skdata
+from test_images import jpeg_declaring, png_declaring
 
-from sketchback.cli import main, predict_photo, read_grey
+from sketchback.cli import check_pixels, main, predict_photo, read_grey
+from sketchback.images import DEFAULT_MAX_PIXELS
 from sketchback.model import build_generator
 from sketchback.sketch import pencil_sketch, xdog
 
@@ -203,6 +208,10 @@ def test_help_is_plain_text(argv, capsys):
     assert exit_.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: sketchback") and "`" not in out
+    if argv != ["--help"]:  # each command states its pixel limit, how to change it and how to lift it
+        flat = " ".join(out.split())
+        assert "--max-pixels N" in flat and "178,956,970 px" in flat and "warn above N/2" in flat, flat
+        assert "0 or none: no limit" in flat, flat
 
 
 def test_version(capsys):
@@ -222,3 +231,94 @@ def test_a_corrupt_png_is_named_by_the_project_alone(foreign, tmp_path, capfd):
         err = capfd.readouterr().err
         assert "[ERROR:" not in err and "WARN:" not in err, err
         assert err.count(name) == 1 and f"{name}: cannot be decoded as an image" in err, err
+
+
+@pytest.mark.parametrize("rows", [32, 30000])
+def test_a_png_declaring_30000x30000_px_is_refused_before_decoding(tmp_path, capsys, rows):
+    # 1 KB with 32 rows of data (OpenCV gives up on it as truncated); 0.9 MB with all of them, which
+    # OpenCV decodes: 900 megapixels, 30 s and 6 GB before the limit
+    (tmp_path / "bomb.png").write_bytes(png_declaring(30000, 30000, rows))
+    start = time.perf_counter()
+    assert main(["sketch", str(tmp_path / "bomb.png"), str(tmp_path / "out.png")]) == 1
+    assert time.perf_counter() - start < 2
+    assert not (tmp_path / "out.png").exists()
+    err = " ".join(capsys.readouterr().err.split())
+    assert (f"{tmp_path / 'bomb.png'}: declares 30000x30000 = 900,000,000 px (900 megapixels), over the limit of "
+            "178,956,970 px (179 megapixels)") in err, err
+    assert "--max-pixels 900000000 (or --max-pixels none)" in err
+
+
+def test_a_jpeg_declaring_a_huge_size_is_refused_before_decoding(model_path, tmp_path, capsys):
+    (tmp_path / "huge.jpg").write_bytes(jpeg_declaring(20000, 10000))  # under OpenCV's own 2^30 px limit
+    start = time.perf_counter()
+    assert main(["predict", str(model_path), str(tmp_path / "huge.jpg"), str(tmp_path / "out.png")]) == 1
+    assert time.perf_counter() - start < 2
+    assert not (tmp_path / "out.png").exists()
+    err = " ".join(capsys.readouterr().err.split())
+    assert "huge.jpg: declares 20000x10000 = 200,000,000 px (200 megapixels), over the limit" in err, err
+
+
+def test_the_default_limit_is_pillow_s_warn_above_89_megapixels_refuse_above_twice(tmp_path, caplog):
+    assert DEFAULT_MAX_PIXELS == 2 * Image.MAX_IMAGE_PIXELS == 178_956_970
+    with caplog.at_level(logging.WARNING, logger="sketchback"):
+        check_pixels(tmp_path / "a.png", 9459, 9459, DEFAULT_MAX_PIXELS)  # 89,472,681 px: quiet
+        assert not caplog.records
+        check_pixels(tmp_path / "a.png", 10000, 10000, DEFAULT_MAX_PIXELS)  # 100 megapixels: warned, done
+        assert "a.png: declares 10000x10000 = 100,000,000 px (100 megapixels), over half the limit" in caplog.text
+        check_pixels(tmp_path / "a.png", 10000, 10000, None)  # --max-pixels none
+        check_pixels(tmp_path / "a.png", 10000, 10000, 100_000_000)
+        with pytest.raises(ValueError, match="--max-pixels 179000000"):
+            check_pixels(tmp_path / "a.png", 17900, 10000, DEFAULT_MAX_PIXELS)
+
+
+def test_max_pixels_raises_or_lifts_the_limit(tmp_path, capsys, caplog):
+    cv2.imwrite(str(tmp_path / "big.png"), np.full((100, 100), 255, np.uint8))  # 10000 x 10000 px, scaled down
+
+    def run(limit: str) -> int:
+        return main(["sketch", str(tmp_path / "big.png"), str(tmp_path / f"{limit}.png"), "--max-pixels", limit])
+
+    assert run("9999") == 1 and not (tmp_path / "9999.png").exists()
+    assert "--max-pixels 10000 (or --max-pixels none)" in capsys.readouterr().err
+    for limit in ("20000", "none", "None", "0"):
+        caplog.clear()
+        assert run(limit) == 0 and (tmp_path / f"{limit}.png").exists()
+        assert not caplog.records, limit  # under half the limit, or no limit: not a word
+    for bad in ("-1", "lots", "1e8"):
+        with pytest.raises(SystemExit):
+            run(bad)
+        assert f"argument --max-pixels: '{bad}': give a number of pixels" in capsys.readouterr().err
+
+
+def test_an_image_over_half_the_limit_is_done_with_a_warning(model_path, tmp_path, caplog):
+    cv2.imwrite(str(tmp_path / "big.png"), np.full((100, 100), 255, np.uint8))
+    for argv in (["sketch"], ["predict", str(model_path)]):
+        caplog.clear()
+        out = tmp_path / f"{argv[0]}.png"
+        assert main(argv + [str(tmp_path / "big.png"), str(out), "--max-pixels", "15000"]) == 0
+        assert cv2.imread(str(out)).shape == (100, 100, 3)
+        assert [r.levelname for r in caplog.records] == ["WARNING"]
+        assert "big.png: declares 100x100 = 10,000 px (0.01 megapixels), over half the limit of 15,000 px" in caplog.text
+
+
+def test_a_folder_with_refused_files_still_does_the_others(model_path, foreign, tmp_path, capsys):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for name in ("camera.png", "drawing.png"):
+        (folder / name).write_bytes((foreign / name).read_bytes())
+    (folder / "bomb.png").write_bytes(png_declaring(30000, 30000))
+    (folder / "huge.jpg").write_bytes(jpeg_declaring(20000, 10000))
+    out = tmp_path / "out"
+    assert main(["predict", str(model_path), str(folder), str(out)]) == 1
+    assert sorted(p.name for p in out.iterdir()) == ["camera.png", "drawing.png"]
+    err = capsys.readouterr().err
+    assert "[1/4] bomb.png: FAILED" in err and "2 of 4 sketches failed" in err
+    failures = err.split("failed:")[1]
+    assert "bomb.png: declares 30000x30000" in failures and "huge.jpg: declares 20000x10000" in failures
+
+
+def test_a_header_that_lies_is_caught_after_decoding(monkeypatch, tmp_path, capsys):
+    cv2.imwrite(str(tmp_path / "liar.png"), np.full((100, 100), 255, np.uint8))
+    monkeypatch.setattr("sketchback.cli.declared_size", lambda path: (10, 10))  # a header saying 100 px
+    assert main(["sketch", str(tmp_path / "liar.png"), str(tmp_path / "out.png"), "--max-pixels", "5000"]) == 1
+    assert not (tmp_path / "out.png").exists()
+    assert "liar.png: declares 10x10 px but decodes to 100x100 = 10,000 px" in capsys.readouterr().err

@@ -13,15 +13,53 @@ from pathlib import Path
 
 import numpy as np
 
+from sketchback.images import DEFAULT_MAX_PIXELS, declared_size
+
 log = logging.getLogger("sketchback")
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 OUTPUT_SUFFIXES = {".png", ".jpg", ".jpeg"}
 DEFAULT_MAX_SIDE = 1024  # px; larger sketches are run scaled down (CPU memory and time grow with the area)
+CORRUPT = "cannot be decoded as an image (corrupt, truncated or not an image file)"
 
 
 class UnreadableImage(ValueError):
     """An input file that is not an image OpenCV can decode."""
+
+
+class TooManyPixels(ValueError):
+    """An input image with more pixels than --max-pixels allows (a decompression bomb, or a huge scan)."""
+
+
+def megapixels(pixels: int) -> str:
+    return f"{pixels:,} px ({pixels / 1e6:.4g} megapixels)"
+
+
+def check_pixels(path: Path, width: int, height: int, max_pixels: int | None, verb: str = "declares") -> None:
+    """Raise TooManyPixels when a width x height image is over ``max_pixels`` (None: no limit); log a
+    warning above half of it (with the default limit: above Pillow's MAX_IMAGE_PIXELS, as Pillow does)."""
+    pixels = width * height
+    if max_pixels is None or pixels <= max_pixels / 2:
+        return
+    if pixels > max_pixels:
+        raise TooManyPixels(f"{path}: {verb} {width}x{height} = {megapixels(pixels)}, over the limit of "
+                            f"{megapixels(max_pixels)}, a guard against decompression bombs. If the image is "
+                            f"genuine, raise the limit: --max-pixels {pixels} (or --max-pixels none)")
+    log.warning("%s: %s %dx%d = %s, over half the limit of %s: expect it to take long and much memory",
+                path, verb, width, height, megapixels(pixels), megapixels(max_pixels))
+
+
+def max_pixels_option(text: str) -> int | None:
+    """--max-pixels: a number of pixels, or 0 / none for no limit (None)."""
+    if text.strip().lower() in ("0", "none"):
+        return None
+    try:
+        pixels = int(text)
+    except ValueError:
+        pixels = -1
+    if pixels < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of pixels, e.g. 400000000, or 0 / none for no limit")
+    return pixels
 
 
 def find_images(target: Path) -> list[Path]:
@@ -51,24 +89,33 @@ def opencv_quiet():
         cv2.utils.logging.setLogLevel(level)
 
 
-def read_grey(path: str | Path) -> np.ndarray:
+def read_grey(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """An image file (a sketch, or a photo to sketch) as uint8 grey (H, W), white paper = 255.
 
     Any size; grey, colour or palette; 8 or 16 bit; an alpha channel is composited over white
     paper (a drawing on a transparent background stays a drawing on white). JPEG orientation tags
     are applied. Grey is OpenCV's luma, what the sketch methods compute from a colour photo.
-    Raises UnreadableImage naming the file when it cannot be decoded.
+    Raises UnreadableImage naming the file when it cannot be decoded, and TooManyPixels when its
+    header declares more than ``max_pixels`` (None: no limit), before any pixel is decoded, or when
+    its decoded size does (a header that lies).
     """
     import cv2
 
     path = Path(path)
-    data = np.fromfile(path, dtype=np.uint8)
-    if data.size == 0:
+    if path.stat().st_size == 0:
         raise UnreadableImage(f"{path}: the file is empty")
+    size = declared_size(path)
+    if size is None:
+        raise UnreadableImage(f"{path}: {CORRUPT}")
+    check_pixels(path, *size, max_pixels)
+    data = np.fromfile(path, dtype=np.uint8)
     with opencv_quiet():
         raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if raw is None:
-        raise UnreadableImage(f"{path}: cannot be decoded as an image (corrupt, truncated or not an image file)")
+        raise UnreadableImage(f"{path}: {CORRUPT}")
+    if raw.shape[0] * raw.shape[1] != size[0] * size[1]:  # the header lied; the decoded size is what costs
+        lie = f"declares {size[0]}x{size[1]} px but decodes to"
+        check_pixels(path, raw.shape[1], raw.shape[0], max_pixels, verb=lie)
     if raw.ndim == 3 and raw.shape[2] == 4:
         scale = float(np.iinfo(raw.dtype).max) if np.issubdtype(raw.dtype, np.integer) else 1.0
         bgra = raw.astype(np.float32) / scale
@@ -79,7 +126,7 @@ def read_grey(path: str | Path) -> np.ndarray:
     with opencv_quiet():
         colour = cv2.imdecode(data, cv2.IMREAD_COLOR)  # 8-bit BGR, EXIF orientation applied
     if colour is None:
-        raise UnreadableImage(f"{path}: cannot be decoded as an image (corrupt, truncated or not an image file)")
+        raise UnreadableImage(f"{path}: {CORRUPT}")
     return cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY)
 
 
@@ -208,7 +255,8 @@ def convert_files(images: list[Path], targets: list[Path], convert) -> list[str]
             image, description = convert(path)
             write_image(target, image)
         except Exception as exc:  # one bad file must not stop a folder; each failure is reported at the end
-            failed.append(str(exc) if isinstance(exc, UnreadableImage) else f"{path}: {type(exc).__name__}: {exc}")
+            failed.append(str(exc) if isinstance(exc, (UnreadableImage, TooManyPixels))
+                          else f"{path}: {type(exc).__name__}: {exc}")
             if progress:
                 progress.step(path.name, "FAILED")
             continue
@@ -243,7 +291,7 @@ def cmd_predict(args) -> int:
     generator = load_generator(args.model)
 
     def convert(path: Path) -> tuple[np.ndarray, str]:
-        grey = read_grey(path)
+        grey = read_grey(path, args.max_pixels)
         photo = predict_photo(generator, grey, max_side=args.max_side, size=args.size)
         result = np.concatenate([cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB), photo], axis=1) if args.side_by_side else photo
         return result, f"{grey.shape[1]}x{grey.shape[0]} px"
@@ -274,7 +322,7 @@ def cmd_sketch(args) -> int:
                     "--set vgg_weights=resources/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", args.method)
 
     def convert(path: Path) -> tuple[np.ndarray, str]:
-        sketch = method(read_grey(path), **params, **seeded)
+        sketch = method(read_grey(path, args.max_pixels), **params, **seeded)
         return cv2.cvtColor(sketch, cv2.COLOR_GRAY2RGB), f"{args.method} sketch, {sketch.shape[1]}x{sketch.shape[0]} px"
 
     return report_failures(convert_files(images, targets, convert), len(images), "photos")
@@ -285,10 +333,23 @@ def plain(text: str) -> str:
     return re.sub(r"``(.+?)``", r"\1", text)
 
 
+LIMIT_HELP = (f"An image whose header declares more than --max-pixels is refused before it is decoded (default "
+              f"{DEFAULT_MAX_PIXELS:,} px, twice Pillow's MAX_IMAGE_PIXELS, a decompression bomb guard); one over "
+              f"half the limit gets a warning.")
+
+
+def _add_max_pixels(parser) -> None:
+    parser.add_argument("--max-pixels", type=max_pixels_option, default=DEFAULT_MAX_PIXELS, metavar="N",
+                        help=f"refuse an image of more than N pixels, read from its header before decoding, and "
+                             f"warn above N/2 (default {DEFAULT_MAX_PIXELS} = {DEFAULT_MAX_PIXELS / 1e6:.0f} "
+                             f"megapixels; 0 or none: no limit and no warning)")
+
+
 def _add_predict(sub) -> None:
     p = sub.add_parser("predict", help="turn a sketch (or a folder of sketches) into photos",
                        description="Turn a sketch, or every sketch in a folder (top level), into a photo of the same "
-                                   "size. Unreadable files are reported at the end (exit status 1); the rest are done.")
+                                   "size. Unreadable files are reported at the end (exit status 1); the rest are done. "
+                                   + LIMIT_HELP)
     p.add_argument("model", help="a trained generator, e.g. results/models/faces/generator.keras")
     p.add_argument("sketch", help="a sketch image or a folder of them (PNG/JPEG/..., any size, colour or grey, alpha)")
     p.add_argument("out", help="output .png/.jpg for one sketch, or a folder (photos are written as <name>.png)")
@@ -299,6 +360,7 @@ def _add_predict(sub) -> None:
     p.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, metavar="PX",
                    help=f"without --size, run sketches larger than PX scaled down to it (default {DEFAULT_MAX_SIDE}; "
                         "0 = never)")
+    _add_max_pixels(p)
     p.set_defaults(func=cmd_predict)
 
 
@@ -307,7 +369,8 @@ def _add_sketch(sub) -> None:
 
     s = sub.add_parser("sketch", help="simulate a sketch of a photo (or of every photo in a folder)",
                        description="Sketch a photo, or every photo in a folder (top level), with one of the study's "
-                                   "sketch methods. Unreadable files are reported at the end (exit status 1).")
+                                   "sketch methods. Unreadable files are reported at the end (exit status 1); the "
+                                   "rest are done. " + LIMIT_HELP)
     s.add_argument("photo", help="a photo or a folder of them (PNG/JPEG/..., any size, colour or grey, alpha over white)")
     s.add_argument("out", help="output .png/.jpg for one photo, or a folder (sketches are written as <name>.png)")
     s.add_argument("--method", default="pencil", choices=list(METHODS),
@@ -316,6 +379,7 @@ def _add_sketch(sub) -> None:
                    help="a parameter of the method, as in config sketch.<method> (repeatable), e.g. --set sigma=1.2")
     s.add_argument("--seed", type=int, default=0, help="seed of pencil's paper grain and style's starting noise "
                                                        "(default 0; the same seed gives the same sketch)")
+    _add_max_pixels(s)
     s.set_defaults(func=cmd_sketch)
 
 

@@ -1,9 +1,18 @@
-"""Checks and grey conversion of uint8 photos, shared by the sketch methods (sketch.py, style.py)."""
+"""Checks and grey conversion of uint8 photos, shared by the sketch methods (sketch.py, style.py), and
+the size an image file declares, read before decoding it (the command line's pixel limit)."""
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
 import cv2
 import numpy as np
+
+# Pillow's decompression-bomb convention: Image.MAX_IMAGE_PIXELS (89,478,485 px, a 24-bit 256 MB
+# image) draws a warning, twice it is refused. We refuse above twice it and warn above half the limit.
+PILLOW_MAX_IMAGE_PIXELS = 89_478_485
+DEFAULT_MAX_PIXELS = 2 * PILLOW_MAX_IMAGE_PIXELS
 
 
 def check_image(image: np.ndarray, name: str = "image") -> None:
@@ -43,3 +52,25 @@ def grey_chunk(images: np.ndarray) -> np.ndarray:
         return images
     m, h, w, _ = images.shape
     return cv2.cvtColor(np.ascontiguousarray(images).reshape(m * h, w, 3), cv2.COLOR_RGB2GRAY).reshape(m, h, w)
+
+
+def declared_size(path: str | Path) -> tuple[int, int] | None:
+    """(width, height) that an image file's header declares, or None when no header can be read.
+
+    Pillow's lazy open reads the header only (PNG IHDR, JPEG SOF, BMP, TIFF IFD, WebP VP8/VP8L/VP8X),
+    so a 1 MB file that declares 30000 x 30000 px costs milliseconds, not 900 MB of pixels.
+    Open errors (PermissionError, ...) are raised; a file Pillow cannot identify gives None.
+    """
+    from PIL import Image  # a dependency of matplotlib; imported here so the sketch methods do not load it
+
+    with open(path, "rb") as file, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Corrupt EXIF data" and the like: the caller names the file
+        # Pillow's own guard would raise while opening (above 2 x its MAX_IMAGE_PIXELS): the caller's limit rules
+        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            with Image.open(file) as image:
+                return image.size
+        except Exception:  # a header parser failing on a hostile or broken file, in any way: not an image we can read
+            return None
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
