@@ -74,10 +74,6 @@ def model_pairs(model, split):
     ]
 
 
-def flatten(pair_list):
-    return sorted({path for pair in pair_list for path in pair})
-
-
 def sketch_weights(wildcards):
     """The VGG16 weights file a sketch method reads (style with real weights), else nothing."""
     params = sketch_method(wildcards.method).resolve(config["sketch"][wildcards.method])
@@ -131,6 +127,17 @@ def style_pairs(dataset):
         style: pairs(dataset, style, "test")
         for style in evaluation_styles(config, dataset)
     }
+
+
+def style_inputs(wildcards):
+    """Each style's aligned test shards of one test set, as named inputs photos_<style> and
+    sketches_<style> (the poster figures' scripts pair them again in evaluation.styles order).
+    """
+    named = {}
+    for style, test_pairs in style_pairs(wildcards.dataset).items():
+        named[f"photos_{style}"] = [photo for photo, _ in test_pairs]
+        named[f"sketches_{style}"] = [sketch for _, sketch in test_pairs]
+    return named
 
 
 def study_datasets():

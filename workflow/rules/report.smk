@@ -47,7 +47,7 @@ rule data_overview:
 
 rule sketch_examples:
     input:
-        lambda wc: flatten(pair for p in style_pairs(wc.dataset).values() for pair in p),
+        unpack(style_inputs),
     output:
         report(
             "results/report/sketches/{dataset}.png",
@@ -60,7 +60,7 @@ rule sketch_examples:
     benchmark:
         "results/benchmarks/report/sketch_examples/{dataset}.tsv"
     params:
-        style_pairs=lambda wc: style_pairs(wc.dataset),
+        styles=lambda wc: evaluation_styles(config, wc.dataset),
         rows=config["evaluation"]["poster"]["rows"],
         width=config["evaluation"]["poster"]["width"],
         dpi=config["evaluation"]["poster"]["dpi"],
@@ -91,10 +91,8 @@ rule loss_curves:
 
 rule poster_grid:
     input:
+        unpack(style_inputs),
         model="results/models/{model}/generator.keras",
-        shards=lambda wc: flatten(
-            pair for p in style_pairs(wc.dataset).values() for pair in p
-        ),
     output:
         report(
             "results/report/poster/{model}/{dataset}.png",
@@ -108,7 +106,7 @@ rule poster_grid:
     benchmark:
         "results/benchmarks/report/poster_grid/{model}/{dataset}.tsv"
     params:
-        style_pairs=lambda wc: style_pairs(wc.dataset),
+        styles=lambda wc: evaluation_styles(config, wc.dataset),
         trained=lambda wc: "+".join(config["models"][wc.model]["methods"]),
         rows=config["evaluation"]["poster"]["rows"],
         width=config["evaluation"]["poster"]["width"],

@@ -5,6 +5,7 @@ setup_logging(snakemake.log[0])
 
 from sketchback.evaluate import poster_figure
 
-w, p = snakemake.wildcards, snakemake.params
-poster_figure(snakemake.input.model, p.style_pairs, snakemake.output[0], rows=p.rows, width=p.width, dpi=p.dpi,
+i, w, p = snakemake.input, snakemake.wildcards, snakemake.params
+style_pairs = {s: list(zip(getattr(i, f"photos_{s}"), getattr(i, f"sketches_{s}"))) for s in p.styles}
+poster_figure(i.model, style_pairs, snakemake.output[0], rows=p.rows, width=p.width, dpi=p.dpi,
               title=f"{w.model} model (trained on {p.trained} sketches) on the {w.dataset} test set")

@@ -5,6 +5,7 @@ setup_logging(snakemake.log[0])
 
 from sketchback.evaluate import sketch_examples
 
-p = snakemake.params
-sketch_examples(p.style_pairs, snakemake.output[0], title=f"{snakemake.wildcards.dataset} test set: photo and sketches",
+i, p = snakemake.input, snakemake.params
+style_pairs = {s: list(zip(getattr(i, f"photos_{s}"), getattr(i, f"sketches_{s}"))) for s in p.styles}
+sketch_examples(style_pairs, snakemake.output[0], title=f"{snakemake.wildcards.dataset} test set: photo and sketches",
                 rows=p.rows, width=p.width, dpi=p.dpi)
