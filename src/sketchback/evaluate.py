@@ -31,6 +31,12 @@ log = logging.getLogger(__name__)
 ESTIMATORS = ("prediction", "sketch", "mean_image")
 METRICS = ("psnr", "ssim", "feature_distance")
 GRID_LABELS = ["sketch", "prediction", "ground truth"]
+# Pixels per generator or VGG call at most: the full study's batch of 64 at 128 px. An eager call
+# holds every layer's output for its whole batch until it returns (6.7 GB measured for the study's
+# generator and the feature distance at 64 x 128 px; past 17.8 GB at 64 x 256 px), so at bigger sizes
+# fewer images go into one call and evaluation needs what it needs at 128 px
+# (benchmarks/train_step_size.py).
+MAX_PIXELS_PER_CALL = 64 * 128 * 128
 
 
 def style_label(style: str) -> str:
@@ -53,6 +59,11 @@ def load_generator(path: str | Path):
         raise ValueError(f"{path} is not a loadable Keras generator ({exc}); retrain it") from exc
 
 
+def images_per_call(batch_size: int, height: int, width: int) -> int:
+    """``batch_size``, or fewer where that many images would exceed ``MAX_PIXELS_PER_CALL``."""
+    return max(1, min(batch_size, MAX_PIXELS_PER_CALL // (height * width)))
+
+
 def predict(generator, sketches: np.ndarray, batch_size: int = 16) -> np.ndarray:
     """Photos for float32 (N, H, W, 1) sketches in [0, 1]: float32 (N, H, W, 3) clipped to [0, 1].
 
@@ -60,7 +71,11 @@ def predict(generator, sketches: np.ndarray, batch_size: int = 16) -> np.ndarray
     relaxes the traced shape, which the bilinear upsampling layer cannot trace.
     """
     out = [np.asarray(generator(sketches[i:i + batch_size], training=False)) for i in range(0, len(sketches), batch_size)]
-    return np.clip(np.concatenate(out), 0.0, 1.0) if out else np.empty(sketches.shape[:3] + (3,), np.float32)
+    if not out:
+        return np.empty(sketches.shape[:3] + (3,), np.float32)
+    photos = np.concatenate(out)
+    out.clear()  # a shard's predictions held twice at most (batches, joined), not three times (and clipped)
+    return np.clip(photos, 0.0, 1.0, out=photos)
 
 
 def _load_pair(photo_path: str | Path, sketch_path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -106,14 +121,14 @@ def evaluate(model_path: str | Path, test_pairs: list, mean_image_path: str | Pa
         if mean.shape != photos_u8.shape[1:]:
             raise ValueError(f"{mean_image_path} is {mean.shape} but the test photos of {photo_path} are "
                              f"{photos_u8.shape[1:]}; rerun mean_image for {dataset}")
-        sketches, truths = sketch_to_input(sketches_u8), photo_to_target(photos_u8)
-        predictions = predict(generator, sketches, batch_size)
         frame = pd.DataFrame({"model": model_name, "dataset": dataset, "method": method, "image": names})
-        frames.append(_score(frame, predictions, sketches, truths, mean, extractor, batch_size))
+        predictions = _predict_and_score(frame, generator, sketches_u8, photos_u8, mean, extractor, batch_size)
+        frames.append(frame)
         shown = sum(len(part[0]) for part in grid)
-        if shown < grid_rows:
+        if shown < grid_rows:  # copies: views would keep this shard's whole arrays alive to the end
             take = slice(0, grid_rows - shown)
-            grid.append((sketches_u8[take], predictions[take], photos_u8[take]))
+            grid.append((sketches_u8[take].copy(), predictions[take].copy(), photos_u8[take].copy()))
+        del predictions, sketches_u8, photos_u8  # freed before the next shard is loaded
         log.info("%s on %s/%s: shard %d/%d, %d images, mean SSIM %.3f", model_name, dataset, method, k,
                  len(test_pairs), len(names), frame["ssim_prediction"].mean())
     if not frames:
@@ -130,6 +145,20 @@ def evaluate(model_path: str | Path, test_pairs: list, mean_image_path: str | Pa
              per_image["feature_distance_prediction"].mean(), per_image["ssim_sketch"].mean(),
              per_image["ssim_mean_image"].mean())
     return per_image
+
+
+def _predict_and_score(frame: pd.DataFrame, generator, sketches_u8, photos_u8, mean, extractor,
+                       batch_size: int) -> np.ndarray:
+    """Predict one shard and add its metric columns to ``frame``; returns the predictions. At most
+    :func:`images_per_call` images go into one generator or VGG call."""
+    sketches, truths = sketch_to_input(sketches_u8), photo_to_target(photos_u8)
+    per_call = images_per_call(batch_size, *sketches.shape[1:3])
+    if per_call < batch_size:
+        log.info("%d images per generator and VGG call (evaluation.batch_size %d) at %dx%d px: memory stays as at "
+                 "128 px", per_call, batch_size, *sketches.shape[1:3])
+    predictions = predict(generator, sketches, per_call)
+    _score(frame, predictions, sketches, truths, mean, extractor, per_call)
+    return predictions
 
 
 def _score(frame: pd.DataFrame, predictions, sketches, truths, mean, extractor, batch_size: int) -> pd.DataFrame:
