@@ -77,9 +77,8 @@ def model_pairs(model, split):
 def sketch_weights(wildcards):
     """The VGG16 weights file a sketch method reads (style with real weights), else nothing."""
     params = sketch_method(wildcards.method).resolve(config["sketch"][wildcards.method])
-    weights = params.get(
-        "vgg_weights", "random"
-    )  # only methods with VGG16 features have the key
+    # only methods that use VGG16 features have the key
+    weights = params.get("vgg_weights", "random")
     return [] if weights == "random" else [weights]
 
 
@@ -91,9 +90,8 @@ def init_model(model):
 
 def train_inputs(wildcards):
     """Photo and sketch shards (aligned lists), the model fine-tuned from and the VGG16 weights."""
-    train, val = model_pairs(wildcards.model, "train"), model_pairs(
-        wildcards.model, "val"
-    )
+    train = model_pairs(wildcards.model, "train")
+    val = model_pairs(wildcards.model, "val")
     weights = config["training"]["vgg_weights"]
     return {
         "train_photos": [photo for photo, _ in train],
