@@ -31,7 +31,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Callable
@@ -242,9 +242,12 @@ def _content_range(header: str | None) -> tuple[int | None, int | None]:
 class _Attempt:
     """One request for a file (following warning pages), streamed into the partial file."""
 
-    def __init__(self, opener, part: Path, name: str, limits: Limits, clock: "_Clock", chunk_size: int,
+    def __init__(self, part: Path, name: str, limits: Limits, clock: "_Clock", chunk_size: int,
                  progress_every: float):
-        self.opener, self.part, self.name, self.limits, self.clock = opener, part, name, limits, clock
+        # One cookie jar per URL and run, never on disk: Drive's legacy flow sets its token there.
+        self.cookies = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
+        self.part, self.name, self.limits, self.clock = part, name, limits, clock
         self.chunk_size, self.progress_every = chunk_size, progress_every
 
     def open(self, url: str, offset: int):
@@ -291,13 +294,6 @@ class _Attempt:
         if seconds >= self.limits.speed_window and received / seconds < self.limits.min_speed:
             raise _Incomplete(f"only {received / seconds:,.0f} bytes/s over {seconds:.0f} s, below "
                               f"download.min_speed ({self.limits.min_speed:,.0f} bytes/s)")
-
-    @property
-    def cookies(self):
-        for handler in self.opener.handlers:
-            if isinstance(handler, urllib.request.HTTPCookieProcessor):
-                return handler.cookiejar
-        return []
 
     def run(self, url: str) -> None:
         """Download ``url`` into the partial file, continuing it with a Range request if it exists."""
@@ -449,7 +445,7 @@ def fetch(urls: list[str], dest: str | os.PathLike, checksums: dict | None = Non
     Raises DownloadError listing every URL and why it failed, and how to place the file by hand.
     """
     dest, checksums = Path(dest), pinned(checksums)
-    limits = Limits(**{**limits.__dict__, **limit_overrides})
+    limits = replace(limits, **limit_overrides)
     if dest.exists():
         return _accept_existing(dest, checksums, verify)
     if not urls:
@@ -473,8 +469,7 @@ def _try_url(url, dest, part, checksums, verify, limits, clock, chunk_size, prog
     """Attempts at one URL; True once ``dest`` holds the accepted file, else False with the reason appended
     to ``failures`` (and the URL to ``quota_urls`` when it answered Google Drive's quota page)."""
     name = dest.name
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-    transfer = _Attempt(opener, part, name, limits, clock, chunk_size, progress_every)
+    transfer = _Attempt(part, name, limits, clock, chunk_size, progress_every)
     resumed = part.exists()  # a partial file from an earlier run or an earlier URL
     attempt = 0
     while True:
