@@ -166,12 +166,33 @@ def test_mixed_precision_trains_and_saves_a_float32_output_model(tmp_path):
     assert "float32" in str(generator(np.zeros((1, 16, 16, 1), "float32")).dtype)
 
 
+GPU_SETTINGS = textwrap.dedent("""
+    import sys, warnings
+    import numpy as np
+    from sketchback.options import RunSettings, TrainOptions
+    from sketchback.train import train
+    warnings.simplefilter("error", UserWarning)  # Keras warns, then drops XLA, when a model cannot be compiled
+    pairs = [("{photos}", "{sketches}")]
+    history = train(pairs, [], sys.argv[1] + "/generator.keras", sys.argv[1] + "/history.csv",
+                    TrainOptions(**{options}), RunSettings(jit_compile=True, deterministic=False), name="gpu")
+    print("finite", bool(np.isfinite(history["loss"]).all()))
+""")
+
+
 def test_the_full_studys_gpu_settings_train_xla_with_mixed_precision(tmp_path):
-    """config/config.yaml's cluster settings: XLA, no op determinism, float16 compute."""
-    pairs = write_pairs(tmp_path)
-    history = run(pairs, [], tmp_path / "m", settings=RunSettings(jit_compile=True, deterministic=False),
-                  mixed_precision=True, feature_weight=1e-3, epochs=1, max_steps=2)
-    assert np.isfinite(history["loss"]).all()
+    """config/config.yaml's cluster settings: XLA, no op determinism, float16 compute.
+
+    In a process of its own: op determinism, once another test turns it on, stays on for the whole
+    process, and Keras then quietly trains without XLA."""
+    (photos, sketches), = write_pairs(tmp_path, counts=(16,))
+    options = dict(TINY, mixed_precision=True, feature_weight=1e-3, epochs=1, max_steps=2)
+    script = tmp_path / "gpu_settings.py"
+    script.write_text(GPU_SETTINGS.format(photos=photos, sketches=sketches, options=options))
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, env=env,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "finite True" in result.stdout
 
 
 # --- Resume after the cluster kills the job -------------------------------------------------------
