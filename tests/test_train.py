@@ -224,10 +224,17 @@ def wait_for(predicate, process, what, timeout=120):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_killed_training_resumes_and_matches_an_uninterrupted_run(tmp_path):
+# The adversarial run's SIGKILL lands in its content-only first epoch and its SIGTERM in the
+# adversarial second: the resumed run must restore the discriminator and both optimizers.
+ADVERSARIAL = dict(weight=0.05, start_epoch=1, learning_rate=1e-3, filters=8, layers=2)
+
+
+@pytest.mark.parametrize("adversarial", [None, ADVERSARIAL], ids=["content-loss", "adversarial"])
+def test_killed_training_resumes_and_matches_an_uninterrupted_run(tmp_path, adversarial):
     paths = write_pairs(tmp_path, counts=(24, 16), size=32)
     driver = tmp_path / "driver.py"
-    options = dict(BASE, image_size=32, base_filters=4, residual_blocks=1, epochs=2, batch_size=4, seed=5)
+    options = dict(BASE, image_size=32, base_filters=4, residual_blocks=1, epochs=2, batch_size=4, seed=5,
+                   adversarial=adversarial)
     driver.write_text(DRIVER.format(p0=paths[0][0], s0=paths[0][1], p1=paths[1][0], s1=paths[1][1], options=options))
 
     reference = tmp_path / "reference"
@@ -266,7 +273,11 @@ def test_killed_training_resumes_and_matches_an_uninterrupted_run(tmp_path):
     resumed = keras.models.load_model(out / "generator.keras", compile=False).get_weights()
     for a, b in zip(expected, resumed):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
-    pd.testing.assert_frame_equal(pd.read_csv(out / "history.csv"), pd.read_csv(reference / "history.csv"), rtol=1e-5)
+    history = pd.read_csv(out / "history.csv")
+    pd.testing.assert_frame_equal(history, pd.read_csv(reference / "history.csv"), rtol=1e-5)
+    if adversarial:  # the second epoch trained against the discriminator, the first did not
+        assert history["adversarial"].isna().tolist() == [True, False]
+        assert history["discriminator_state"].tolist()[1] == "ok"
 
 
 # --- Several devices: Keras' DataParallel on the JAX backend, two CPU devices standing in for GPUs --

@@ -228,6 +228,10 @@ _LOSS_TERMS = {
     "pixel": "pixel loss Lp (RMS error)",
     "feature": "feature loss Lf (VGG16 relu2_2)",
     "tv": "total variation Lv",
+    "adversarial": "generator's adversarial term",
+    "discriminator": "discriminator loss",
+    "d_real": "D(sketch, photo): mean P(real)",
+    "d_fake": "D(sketch, prediction): mean P(real)",
 }
 
 

@@ -36,13 +36,18 @@ class TrainOptions:
     epochs: int
     learning_rate: float
     seed: int
+    # models.<name>.adversarial: the adversarial stage's settings (sketchback.adversarial), or None
+    adversarial: dict | None = None
+    # models.<name>.hints: the colour strokes drawn for each training pair (sketchback.hints), or None
+    hints: dict | None = None
 
     @classmethod
     def from_config(cls, config: dict, model: str) -> "TrainOptions":
         training, spec = config["training"], config["models"][model]
         science = {k: v for k, v in training.items() if k not in RUN_SETTING_KEYS and k != "loss"}
         return cls(image_size=config["image_size"], seed=config["seed"], epochs=spec["epochs"],
-                   learning_rate=spec["learning_rate"], **training["loss"], **science)
+                   learning_rate=spec["learning_rate"], adversarial=spec["adversarial"], **training["loss"],
+                   hints=spec["hints"], **science)
 
     def as_params(self) -> dict:
         """A plain dict for a rule's params (Snakemake compares params by value)."""
@@ -76,4 +81,5 @@ class RunSettings:
 def training_keys() -> set[str]:
     """The training.* keys the two classes cover between them (a new key must join one of them)."""
     names = {f.name for f in fields(TrainOptions)} | set(RUN_SETTING_KEYS) | {"loss"}
-    return names - {"image_size", "seed", "epochs", "learning_rate", "pixel_weight", "feature_weight", "tv_weight"}
+    return names - {"image_size", "seed", "epochs", "learning_rate", "pixel_weight", "feature_weight", "tv_weight",
+                    "adversarial", "hints"}

@@ -25,10 +25,13 @@ import keras
 import numpy as np
 import pandas as pd
 
-from sketchback.data import ShardArray, batches, open_pairs
+from sketchback.adversarial import (ADVERSARIAL_TERMS, AdversarialTrainer, discriminator_health,
+                                    patch_discriminator)
+from sketchback.data import ShardArray, batches, open_pairs, open_rows
+from sketchback.hints import HINT_CHANNELS, TrainingHints, resolve_params as resolve_hints
 from sketchback.io import atomic_path, file_signature, load_npz, save_npz
 from sketchback.losses import SketchInversionLoss, pixel_loss, total_variation, vgg_feature_extractor
-from sketchback.model import build_generator, check_image_size
+from sketchback.model import build_generator, check_image_size, widen_input
 from sketchback.options import RunSettings, TrainOptions
 
 log = logging.getLogger(__name__)
@@ -93,10 +96,28 @@ def run_fingerprint(options: dict, train_pairs: list, val_pairs: list, init_mode
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 
 
-def save_checkpoint(path: Path, generator: keras.Model, optimizer: keras.optimizers.Optimizer, state: dict) -> None:
-    """Weights, optimizer variables and the loop state in one ``.npz``, written atomically."""
-    arrays = {f"weight_{i:04d}": np.asarray(w) for i, w in enumerate(generator.get_weights())}
-    arrays.update({f"optimizer_{i:04d}": keras.ops.convert_to_numpy(v) for i, v in enumerate(optimizer.variables)})
+@dataclass
+class Adversary:
+    """The adversarial stage of a run: the discriminator, its optimizer, the joint step and when it starts."""
+
+    discriminator: keras.Model
+    optimizer: keras.optimizers.Optimizer
+    trainer: AdversarialTrainer
+    start_epoch: int
+
+
+def _network_arrays(prefix: str, model: keras.Model, optimizer: keras.optimizers.Optimizer) -> dict:
+    arrays = {f"{prefix}weight_{i:04d}": np.asarray(w) for i, w in enumerate(model.get_weights())}
+    arrays.update({f"{prefix}optimizer_{i:04d}": keras.ops.convert_to_numpy(v) for i, v in enumerate(optimizer.variables)})
+    return arrays
+
+
+def save_checkpoint(path: Path, generator: keras.Model, optimizer: keras.optimizers.Optimizer, state: dict,
+                    adversary: Adversary | None = None) -> None:
+    """Weights, optimizer variables (the discriminator's too) and the loop state in one ``.npz``, atomically."""
+    arrays = _network_arrays("", generator, optimizer)
+    if adversary is not None:
+        arrays.update(_network_arrays("disc_", adversary.discriminator, adversary.optimizer))
     save_npz(path, state=np.array(json.dumps(state)), **arrays)
 
 
@@ -115,16 +136,27 @@ def read_checkpoint_state(path: Path) -> dict | None:
         return None
 
 
-def restore_checkpoint(path: Path, generator: keras.Model, optimizer: keras.optimizers.Optimizer) -> dict:
-    """Load weights and optimizer variables saved by :func:`save_checkpoint`; returns the loop state."""
-    arrays = load_npz(path)
-    weights = [arrays[k] for k in sorted(k for k in arrays if k.startswith("weight_"))]
-    generator.set_weights(weights)
-    slots = sorted(k for k in arrays if k.startswith("optimizer_"))
+def _restore_network(path: Path, arrays: dict, prefix: str, model: keras.Model,
+                     optimizer: keras.optimizers.Optimizer) -> None:
+    weights = [arrays[k] for k in sorted(k for k in arrays if k.startswith(f"{prefix}weight_"))]
+    if len(weights) != len(model.weights):
+        raise ValueError(f"{path} holds {len(weights)} {model.name} weights, the model has {len(model.weights)}; "
+                         f"delete it to start afresh")
+    model.set_weights(weights)
+    slots = sorted(k for k in arrays if k.startswith(f"{prefix}optimizer_"))
     if len(slots) != len(optimizer.variables):
         raise ValueError(f"{path} holds {len(slots)} optimizer variables, the optimizer has {len(optimizer.variables)}; delete it to start afresh")
     for key, variable in zip(slots, optimizer.variables):
         variable.assign(arrays[key])
+
+
+def restore_checkpoint(path: Path, generator: keras.Model, optimizer: keras.optimizers.Optimizer,
+                       adversary: Adversary | None = None) -> dict:
+    """Load weights and optimizer variables saved by :func:`save_checkpoint`; returns the loop state."""
+    arrays = load_npz(path)
+    _restore_network(path, arrays, "", generator, optimizer)
+    if adversary is not None:
+        _restore_network(path, arrays, "disc_", adversary.discriminator, adversary.optimizer)
     return json.loads(str(arrays["state"]))
 
 
@@ -198,10 +230,11 @@ class TensorBoardLog:
         self.writer.flush()
 
 
-def _mean_logs(model: keras.Model, sketches, photos, batch_size: int, drop_remainder: bool) -> dict:
+def _mean_logs(model: keras.Model, sketches, photos, batch_size: int, drop_remainder: bool, add_hints=None) -> dict:
     """Loss terms over a whole set (test steps, weighted by batch size)."""
     sums, n = dict.fromkeys(TERMS, 0.0), 0
-    for _, x, y in batches(sketches, photos, batch_size, seed=0, epoch=0, shuffle=False, drop_remainder=drop_remainder):
+    for _, x, y in batches(sketches, photos, batch_size, seed=0, epoch=0, shuffle=False, drop_remainder=drop_remainder,
+                           add_hints=add_hints):
         logs = model.test_on_batch(x, y, return_dict=True)
         for key in TERMS:
             sums[key] += float(logs[key]) * len(x)
@@ -210,7 +243,8 @@ def _mean_logs(model: keras.Model, sketches, photos, batch_size: int, drop_remai
 
 
 def _format_terms(values: dict) -> str:
-    return " ".join(f"{key} {values[key]:.4g}" for key in TERMS)
+    """The loss terms of ``values`` (the adversarial ones too, when there), for a log line."""
+    return " ".join(f"{key} {values[key]:.4g}" for key in TERMS + ADVERSARIAL_TERMS if key in values)
 
 
 @dataclass
@@ -222,6 +256,9 @@ class _Data:
     x_val: ShardArray | None
     y_val: ShardArray | None
     steps_per_epoch: int
+    # colour hints drawn from the photos (models.<name>.hints), else None: new strokes each epoch / fixed ones
+    train_hints: TrainingHints | None = None
+    val_hints: TrainingHints | None = None
 
 
 def _open_data(train_pairs: list, val_pairs: list, options: TrainOptions, name: str) -> _Data:
@@ -239,7 +276,13 @@ def _open_data(train_pairs: list, val_pairs: list, options: TrainOptions, name: 
                          f"lower batch_size")
     log.info("%s: %d training pairs, %d validation pairs, %dpx, %d steps of %d per epoch", name, n_train,
              0 if x_val is None else len(x_val), options.image_size, steps, batch)
-    return _Data(x_train, y_train, x_val, y_val, steps)
+    if options.hints is None:
+        return _Data(x_train, y_train, x_val, y_val, steps)
+    hints = resolve_hints(options.hints)
+    log.info("%s: colour hints, 0 to %d strokes per pair drawn from its photo", name, hints["max_strokes"])
+    val_hints = TrainingHints(hints, options.seed, open_rows(val_pairs), stream=0) if val_pairs else None
+    return _Data(x_train, y_train, x_val, y_val, steps, TrainingHints(hints, options.seed, open_rows(train_pairs)),
+                 val_hints)
 
 
 def _compile_setting(options: TrainOptions, settings: RunSettings, name: str) -> bool:
@@ -266,10 +309,13 @@ def _build(options: TrainOptions, init_model: str | Path | None, total_steps: in
     try:
         if init_model is not None:
             generator = keras.models.load_model(init_model, compile=False)
+            if options.hints is not None:  # a sketch-only model gains the hint channels, their weights at zero
+                generator = widen_input(generator, HINT_CHANNELS)
             log.info("%s: initialised from %s (%s, %d parameters)", name, init_model, generator.name,
                      generator.count_params())
         else:
-            generator = build_generator(options.architecture, options.base_filters, options.residual_blocks)
+            generator = build_generator(options.architecture, options.base_filters, options.residual_blocks,
+                                        HINT_CHANNELS if options.hints is not None else 1)
             log.info("%s: new %s generator, %d parameters", name, options.architecture, generator.count_params())
         extractor = (vgg_feature_extractor(options.vgg_weights, options.vgg_md5, options.seed)
                      if options.feature_weight else None)
@@ -287,13 +333,53 @@ def _build(options: TrainOptions, init_model: str | Path | None, total_steps: in
     return generator
 
 
-def _resume_or_start(checkpoint: Path, fingerprint: str, generator: keras.Model, steps: int, name: str) -> dict:
+def check_adversarial(options: TrainOptions) -> None:
+    """Raise ValueError naming the setting when the adversarial stage cannot run as configured."""
+    if not options.adversarial:
+        return
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(f"models.<name>.adversarial: the joint generator/discriminator step runs on the TensorFlow "
+                         f"backend, not {keras.backend.backend()!r}; unset KERAS_BACKEND or set it to tensorflow")
+    if options.devices > 1:
+        raise ValueError("models.<name>.adversarial trains on one device; set training.devices: 1 for this model")
+    if options.adversarial["start_epoch"] >= options.epochs:
+        raise ValueError(f"models.<name>.adversarial.start_epoch {options.adversarial['start_epoch']} leaves no "
+                         f"adversarial epoch of the {options.epochs}; lower it or raise epochs")
+
+
+def _build_adversary(options: TrainOptions, generator: keras.Model, jit_compile: bool, name: str) -> Adversary | None:
+    """The discriminator, its Adam and the joint step, or None for a model without the adversarial stage."""
+    settings = options.adversarial
+    if not settings:
+        return None
+    previous_policy = keras.mixed_precision.global_policy()
+    if options.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        discriminator = patch_discriminator(settings["filters"], settings["layers"])
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+    optimizer = keras.optimizers.Adam(settings["learning_rate"], beta_1=0.5)
+    if options.mixed_precision:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    optimizer.build(discriminator.trainable_variables)
+    trainer = AdversarialTrainer(generator, discriminator, generator.loss, settings["weight"], generator.optimizer,
+                                 optimizer, name=f"{generator.name}_adversarial")
+    trainer.compile(optimizer=generator.optimizer, jit_compile=jit_compile)
+    log.info("%s: adversarial stage from epoch %d: patch discriminator (%d parameters, %d px patches), weight %g, "
+             "discriminator learning rate %g", name, settings["start_epoch"] + 1, discriminator.count_params(),
+             2 ** (settings["layers"] + 2), settings["weight"], settings["learning_rate"])
+    return Adversary(discriminator, optimizer, trainer, settings["start_epoch"])
+
+
+def _resume_or_start(checkpoint: Path, fingerprint: str, generator: keras.Model, steps: int, name: str,
+                     adversary: Adversary | None = None) -> dict:
     """The loop state: from the checkpoint when it was written by this very run, else a fresh one."""
     state = {"fingerprint": fingerprint, "epoch": 0, "step": 0, "global_step": 0,
              "sums": dict.fromkeys(TERMS, 0.0), "seen": 0, "history": []}
     saved = read_checkpoint_state(checkpoint)
     if saved is not None and saved.get("fingerprint") == fingerprint:
-        state = restore_checkpoint(checkpoint, generator, generator.optimizer)
+        state = restore_checkpoint(checkpoint, generator, generator.optimizer, adversary)
         log.info("%s: resuming from %s at epoch %d step %d/%d", name, checkpoint, state["epoch"] + 1, state["step"],
                  steps)
     elif saved is not None:
@@ -305,10 +391,31 @@ class _Loop:
     """The epochs of one run: steps, progress, checkpoints, SIGTERM, validation at each epoch end."""
 
     def __init__(self, generator, data: _Data, options: TrainOptions, settings: RunSettings, checkpoint: Path,
-                 name: str):
+                 name: str, adversary: Adversary | None = None):
         self.generator, self.data, self.options, self.settings = generator, data, options, settings
-        self.checkpoint, self.name = checkpoint, name
+        self.checkpoint, self.name, self.adversary = checkpoint, name, adversary
         self.board = TensorBoardLog(settings.tensorboard_dir)
+
+    def step_function(self, epoch: int):
+        """The content-only step, or from the adversarial stage's first epoch on the joint step."""
+        if self.adversary is not None and epoch >= self.adversary.start_epoch:
+            return self.adversary.trainer.train_on_batch
+        return self.generator.train_on_batch
+
+    def save(self, state: dict) -> None:
+        save_checkpoint(self.checkpoint, self.generator, self.generator.optimizer, state, self.adversary)
+
+    def check_finite(self, logs: dict, epoch: int, step: int) -> None:
+        bad = [key for key, value in logs.items() if not math.isfinite(float(value))]
+        if not bad:
+            return
+        what = ("the discriminator exploded" if set(bad) <= set(ADVERSARIAL_TERMS) - {"adversarial"}
+                else "the loss became")
+        raise FloatingPointError(
+            f"{self.name}: {what} {_format_terms(logs)} (not finite: {', '.join(bad)}) at epoch {epoch + 1} step "
+            f"{step + 1}; lower the learning rate{' or adversarial.learning_rate' if self.adversary else ''} or check "
+            f"the training data for blank images (the last good checkpoint is {self.checkpoint}, used only if "
+            f"nothing changes)")
 
     def run(self, state: dict) -> dict:
         with sigterm_flag() as flag:
@@ -324,29 +431,26 @@ class _Loop:
     def train_epoch(self, state: dict, epoch: int, flag: dict) -> int:
         """Steps from the state's position to the epoch's end (or ``max_steps``); returns the images seen."""
         o, s, images, started = self.options, self.settings, 0, time.perf_counter()
+        train_on_batch = self.step_function(epoch)
         for step, x, y in batches(self.data.x_train, self.data.y_train, o.batch_size, o.seed, epoch, state["step"],
-                                  s.prefetch, drop_remainder=o.devices > 1):
-            logs = self.generator.train_on_batch(x, y, return_dict=True)
-            if not all(math.isfinite(float(logs[key])) for key in TERMS):
-                raise FloatingPointError(
-                    f"{self.name}: the loss became {_format_terms(logs)} at epoch {epoch + 1} step {step + 1}; lower "
-                    f"the learning rate or check the training data for blank images (the last good checkpoint is "
-                    f"{self.checkpoint}, used only if nothing changes)")
-            for key in TERMS:
-                state["sums"][key] += float(logs[key]) * len(x)
+                                  s.prefetch, drop_remainder=o.devices > 1, add_hints=self.data.train_hints):
+            logs = train_on_batch(x, y, return_dict=True)
+            self.check_finite(logs, epoch, step)
+            for key in logs:
+                state["sums"][key] = state["sums"].get(key, 0.0) + float(logs[key]) * len(x)
             state["seen"] += len(x)
             state["step"], state["global_step"] = step + 1, state["global_step"] + 1
             images += len(x)
             if s.log_every and state["global_step"] % s.log_every == 0:
                 self.progress(state, epoch, logs, images / (time.perf_counter() - started))
             if flag["stop"]:
-                save_checkpoint(self.checkpoint, self.generator, self.generator.optimizer, state)
+                self.save(state)
                 raise TrainingInterrupted(
                     f"{self.name}: stopped by SIGTERM at epoch {epoch + 1} step {step + 1}; checkpoint saved to "
                     f"{self.checkpoint}; run the same command again to resume")
             if s.checkpoint_every and state["global_step"] % s.checkpoint_every == 0 \
                     and state["step"] < self.data.steps_per_epoch:
-                save_checkpoint(self.checkpoint, self.generator, self.generator.optimizer, state)
+                self.save(state)
             if o.max_steps and state["global_step"] >= o.max_steps:
                 break
         return images
@@ -356,7 +460,7 @@ class _Loop:
         eta = (o.epochs * steps - state["global_step"]) * o.batch_size / rate
         log.info("%s epoch %d/%d step %d/%d %s (%.1f img/s, %.0f min left)", self.name, epoch + 1, o.epochs,
                  state["step"], steps, _format_terms(logs), rate, eta / 60)
-        self.board.scalars({key: float(logs[key]) for key in TERMS}, state["global_step"], "train_step")
+        self.board.scalars({key: float(value) for key, value in logs.items()}, state["global_step"], "train_step")
 
     def stopped_early(self, state: dict, epoch: int) -> bool:
         """True when ``max_steps`` ended the run before its last epoch's end."""
@@ -370,22 +474,31 @@ class _Loop:
         return False
 
     def epoch_row(self, state: dict, epoch: int, validate: bool) -> dict:
-        row = {"epoch": epoch + 1, **{key: state["sums"][key] / state["seen"] for key in TERMS}}
+        row = {"epoch": epoch + 1, **{key: total / state["seen"] for key, total in state["sums"].items()}}
         if validate and self.data.x_val is not None:
             val = _mean_logs(self.generator, self.data.x_val, self.data.y_val, self.options.batch_size,
-                             self.options.devices > 1)
+                             self.options.devices > 1, self.data.val_hints)
             row.update({f"val_{key}": value for key, value in val.items()})
         return row
+
+    def check_discriminator(self, row: dict, epoch: int) -> None:
+        """Warn (in the log and the history's ``discriminator_state``) when the discriminator won or lost."""
+        problem = discriminator_health(row["discriminator"], row["d_real"], row["d_fake"])
+        row["discriminator_state"] = "ok" if problem is None else problem.split(":")[0]
+        if problem is not None:
+            log.warning("%s epoch %d/%d: %s", self.name, epoch + 1, self.options.epochs, problem)
 
     def end_epoch(self, state: dict, epoch: int, images: int, seconds: float) -> None:
         """Validation, the epoch's log line and TensorBoard points, a checkpoint and the running history."""
         row = self.epoch_row(state, epoch, validate=True)
+        if "discriminator" in row:
+            self.check_discriminator(row, epoch)
         log.info("%s epoch %d/%d %s (%.1f img/s)%s", self.name, epoch + 1, self.options.epochs, _format_terms(row),
                  images / seconds, f" val {_format_terms({k: row['val_' + k] for k in TERMS})}"
                  if "val_loss" in row else "")
-        self.board.scalars({k: v for k, v in row.items() if k != "epoch"}, epoch + 1, "epoch")
+        self.board.scalars({k: v for k, v in row.items() if k != "epoch" and not isinstance(v, str)}, epoch + 1, "epoch")
         state.update(epoch=epoch + 1, step=0, sums=dict.fromkeys(TERMS, 0.0), seen=0, history=state["history"] + [row])
-        save_checkpoint(self.checkpoint, self.generator, self.generator.optimizer, state)
+        self.save(state)
         with atomic_path(self.checkpoint.parent / "history.csv") as tmp:
             pd.DataFrame(state["history"]).to_csv(tmp, index=False)
 
@@ -414,6 +527,7 @@ def train(train_pairs: list, val_pairs: list, out_model: str | Path, out_history
     the loss stops being finite.
     """
     check_image_size(options.image_size)
+    check_adversarial(options)
     if options.lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"unknown learning-rate schedule {options.lr_schedule!r}; use one of {', '.join(LR_SCHEDULES)}")
     out_model = Path(out_model)
@@ -427,8 +541,9 @@ def train(train_pairs: list, val_pairs: list, out_model: str | Path, out_history
         log.info("%s: each batch of %d split across %d devices", name, options.batch_size, options.devices)
     with use_distribution(distribution):
         generator = _build(options, init_model, options.epochs * data.steps_per_epoch, jit_compile, name)
-        state = _resume_or_start(checkpoint, fingerprint, generator, data.steps_per_epoch, name)
-        state = _Loop(generator, data, options, settings, checkpoint, name).run(state)
+        adversary = _build_adversary(options, generator, jit_compile, name)
+        state = _resume_or_start(checkpoint, fingerprint, generator, data.steps_per_epoch, name, adversary)
+        state = _Loop(generator, data, options, settings, checkpoint, name, adversary).run(state)
         history = add_feature_columns(pd.DataFrame(state["history"]), options.pixel_weight, options.feature_weight,
                                       options.tv_weight)
         with atomic_path(out_model) as tmp:
