@@ -91,14 +91,30 @@ def open_pairs(pairs: list[tuple[str | Path, str | Path]]) -> tuple[ShardArray, 
     return ShardArray(sketches), ShardArray(photos)
 
 
+def open_rows(pairs: list[tuple[str | Path, str | Path]]) -> np.ndarray:
+    """The dataset row of every pair of :func:`open_pairs` (int64, same order), from the photo shards' ``rows``."""
+    rows = []
+    for photo_path, _ in pairs:
+        with np.load(photo_path, allow_pickle=False) as shard:
+            if "rows" not in shard.files:
+                raise ValueError(f"{photo_path} has no 'rows' array (the dataset row of each image); rerun the rule "
+                                 f"that makes it")
+            rows.append(shard["rows"].astype(np.int64))
+    return np.concatenate(rows)
+
+
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
     """The shuffled order of ``n`` pairs in ``epoch``: a pure function of (seed, epoch), so a resumed run sees the same batches."""
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
 def batches(sketches: np.ndarray, photos: np.ndarray, batch_size: int, seed: int, epoch: int,
-            start_step: int = 0, prefetch: int = 4, shuffle: bool = True, drop_remainder: bool = False):
+            start_step: int = 0, prefetch: int = 4, shuffle: bool = True, drop_remainder: bool = False,
+            add_hints=None):
     """Yield (step, float32 sketches (B, H, W, 1), float32 photos (B, H, W, 3)) for one epoch.
+
+    add_hints: None, or (sketches (B, H, W, 1), uint8 photos (B, H, W, 3), positions in the arrays,
+    epoch) -> the generator's input with colour hints (B, H, W, 5) (``sketchback.hints.TrainingHints``).
 
     Batches follow :func:`epoch_order` (or the stored order with ``shuffle=False``) and start at
     ``start_step`` (resuming mid-epoch). The last batch may be smaller (or is left out with
@@ -114,7 +130,10 @@ def batches(sketches: np.ndarray, photos: np.ndarray, batch_size: int, seed: int
         index = order[step * batch_size:(step + 1) * batch_size]
         sorted_index = np.sort(index)
         position = np.searchsorted(sorted_index, index)
-        return step, sketch_to_input(sketches[sorted_index][position]), photo_to_target(photos[sorted_index][position])
+        x, truth = sketch_to_input(sketches[sorted_index][position]), photos[sorted_index][position]
+        if add_hints is not None:
+            x = add_hints(x, truth, index, epoch)
+        return step, x, photo_to_target(truth)
 
     if prefetch <= 0:
         for step in steps:

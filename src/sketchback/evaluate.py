@@ -23,14 +23,18 @@ import pandas as pd
 
 from sketchback.config import HANDDRAWN
 from sketchback.data import photo_to_target, sketch_to_input
+from sketchback.hints import hint_input, sample_hints, takes_hints
 from sketchback.io import atomic_path, load_npz
-from sketchback.metrics import bootstrap_ci, feature_distance, image_metrics
+from sketchback.metrics import bootstrap_ci, colour_error, feature_distance, image_metrics
 
 log = logging.getLogger(__name__)
 
 ESTIMATORS = ("prediction", "sketch", "mean_image")
 METRICS = ("psnr", "ssim", "feature_distance")
 GRID_LABELS = ["sketch", "prediction", "ground truth"]
+# Scored for models that take colour hints only (how well they follow them), and summarised where present:
+# the mean CIEDE2000 difference of the prediction and of the mean training photo (the sketch is grey).
+HINT_METRICS = {"colour_error": ("prediction", "mean_image")}
 # Pixels per generator or VGG call at most: the full study's batch of 64 at 128 px. An eager call
 # holds every layer's output for its whole batch until it returns (6.7 GB measured for the study's
 # generator and the feature distance at 64 x 128 px; past 17.8 GB at 64 x 256 px), so at bigger sizes
@@ -67,9 +71,14 @@ def images_per_call(batch_size: int, height: int, width: int) -> int:
 def predict(generator, sketches: np.ndarray, batch_size: int = 16) -> np.ndarray:
     """Photos for float32 (N, H, W, 1) sketches in [0, 1]: float32 (N, H, W, 3) clipped to [0, 1].
 
+    A model that takes colour hints gets the sketches with no hints (an empty mask), or takes the
+    full (N, H, W, 5) input of ``sketchback.hints.hint_input``.
+
     Eager calls batch by batch: ``Model.predict`` retraces per input size and, after a few sizes,
     relaxes the traced shape, which the bilinear upsampling layer cannot trace.
     """
+    if sketches.shape[-1] == 1 and takes_hints(generator):
+        sketches = hint_input(sketches)
     out = [np.asarray(generator(sketches[i:i + batch_size], training=False)) for i in range(0, len(sketches), batch_size)]
     if not out:
         return np.empty(sketches.shape[:3] + (3,), np.float32)
@@ -95,7 +104,7 @@ def _load_pair(photo_path: str | Path, sketch_path: str | Path) -> tuple[np.ndar
 def evaluate(model_path: str | Path, test_pairs: list, mean_image_path: str | Path, out_csv: str | Path,
              out_grid: str | Path, *, model_name: str, dataset: str, method: str, grid_rows: int = 8,
              batch_size: int = 16, vgg_weights: str = "random", vgg_md5: str | None = None,
-             seed: int = 0) -> pd.DataFrame:
+             seed: int = 0, hint_strokes: int = 0, hint_params: dict | None = None) -> pd.DataFrame:
     """Predict every test pair, shard by shard; write per-image metrics and a grid.
 
     test_pairs: (photo shard, sketch shard) paths of the test set in this style. The CSV has one
@@ -104,6 +113,10 @@ def evaluate(model_path: str | Path, test_pairs: list, mean_image_path: str | Pa
     (the sketch as a grey photo), mean_image (the mean training photo). The feature distance uses
     VGG16 ``block2_conv2`` with ``vgg_weights`` (a notop weights file, or "random": seeded random
     filters, ``seed``). The grid shows the first ``grid_rows`` test images.
+
+    A hint model gets ``hint_strokes`` strokes per image drawn from its test photo as in training
+    (``hints.sample_hints``, ``hint_params``, seeded by (``seed``, dataset row)); its CSV also has
+    ``colour_error_{estimator}`` (mean CIEDE2000). Every CSV has a ``hints`` column (the count).
     """
     from sketchback.figures import evaluation_grid, save_png
     from sketchback.vgg import vgg_feature_extractor
@@ -111,6 +124,9 @@ def evaluate(model_path: str | Path, test_pairs: list, mean_image_path: str | Pa
     if not test_pairs:
         raise ValueError(f"{dataset}/{method}: no test shards to evaluate")
     generator = load_generator(model_path)
+    if hint_strokes and not takes_hints(generator):
+        raise ValueError(f"{model_path} is a sketch-only model (1 input channel); it cannot take {hint_strokes} colour "
+                         f"hints: evaluate hint counts only for models with models.<name>.hints")
     extractor = vgg_feature_extractor(vgg_weights, vgg_md5, seed)
     mean = np.load(mean_image_path).astype(np.float32)
     frames, grid = [], []
@@ -121,13 +137,12 @@ def evaluate(model_path: str | Path, test_pairs: list, mean_image_path: str | Pa
         if mean.shape != photos_u8.shape[1:]:
             raise ValueError(f"{mean_image_path} is {mean.shape} but the test photos of {photo_path} are "
                              f"{photos_u8.shape[1:]}; rerun mean_image for {dataset}")
-        frame = pd.DataFrame({"model": model_name, "dataset": dataset, "method": method, "image": names})
-        predictions = _predict_and_score(frame, generator, sketches_u8, photos_u8, mean, extractor, batch_size)
+        frame = pd.DataFrame({"model": model_name, "dataset": dataset, "method": method, "hints": hint_strokes,
+                              "image": names})
+        hints = _test_hints(photo_path, photos_u8, hint_strokes, hint_params, seed) if hint_strokes else None
+        predictions = _predict_and_score(frame, generator, sketches_u8, photos_u8, mean, extractor, batch_size, hints)
         frames.append(frame)
-        shown = sum(len(part[0]) for part in grid)
-        if shown < grid_rows:  # copies: views would keep this shard's whole arrays alive to the end
-            take = slice(0, grid_rows - shown)
-            grid.append((sketches_u8[take].copy(), predictions[take].copy(), photos_u8[take].copy()))
+        _add_grid_rows(grid, grid_rows, sketches_u8, hints, predictions, photos_u8)
         del predictions, sketches_u8, photos_u8  # freed before the next shard is loaded
         log.info("%s on %s/%s: shard %d/%d, %d images, mean SSIM %.3f", model_name, dataset, method, k,
                  len(test_pairs), len(names), frame["ssim_prediction"].mean())
@@ -136,9 +151,10 @@ def evaluate(model_path: str | Path, test_pairs: list, mean_image_path: str | Pa
     per_image = pd.concat(frames, ignore_index=True)
     with atomic_path(out_csv) as tmp:
         per_image.to_csv(tmp, index=False)
-    title = f"{model_name} model on {dataset} / {style_label(method)} sketches"
-    columns = [np.concatenate(column) for column in zip(*grid)]
-    save_png(out_grid, evaluation_grid(columns, GRID_LABELS, max_rows=grid_rows, title=title))
+    title = f"{model_name} model on {dataset} / {style_label(method)} sketches" + (
+        f" with {hint_strokes} colour hints" if hint_strokes else "")
+    labels = GRID_LABELS[:1] + [f"{hint_strokes} hints"] * bool(hint_strokes) + GRID_LABELS[1:]
+    save_png(out_grid, evaluation_grid([np.concatenate(c) for c in zip(*grid)], labels, max_rows=grid_rows, title=title))
     log.info("%s on %s/%s: %d images; prediction SSIM %.3f PSNR %.2f dB feature distance %.4f; SSIM of the sketch "
              "%.3f, of the mean image %.3f", model_name, dataset, method, len(per_image),
              per_image["ssim_prediction"].mean(), _finite_mean(per_image["psnr_prediction"]),
@@ -147,17 +163,49 @@ def evaluate(model_path: str | Path, test_pairs: list, mean_image_path: str | Pa
     return per_image
 
 
+def _add_grid_rows(grid: list, grid_rows: int, sketches_u8, hints, predictions, photos_u8) -> None:
+    """Add this shard's first images to the grid until it has ``grid_rows`` (the hints over the sketch too)."""
+    shown = sum(len(part[0]) for part in grid)
+    if shown < grid_rows:  # copies: views would keep this shard's whole arrays alive to the end
+        take = slice(0, grid_rows - shown)
+        shown_hints = () if hints is None else (hint_overlay(sketches_u8[take], *(h[take] for h in hints)),)
+        grid.append((sketches_u8[take].copy(), *shown_hints, predictions[take].copy(), photos_u8[take].copy()))
+
+
+def _test_hints(photo_path, photos_u8: np.ndarray, strokes: int, params: dict | None,
+                seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``strokes`` colour hints per test photo of one shard, seeded by (seed, dataset row) as in training."""
+    with np.load(photo_path, allow_pickle=False) as shard:
+        if "rows" not in shard.files:
+            raise ValueError(f"{photo_path} has no 'rows' array (the dataset row of each image), which seeds the "
+                             f"colour hints; rerun the rule that makes it")
+        rows = shard["rows"]
+    return sample_hints(photos_u8, rows, seed, params, strokes=strokes, stream=0)
+
+
+def hint_overlay(sketches_u8: np.ndarray, rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """uint8 (N, H, W, 3): the grey sketches with the colour hints painted over them, for the figures."""
+    grey = np.repeat(sketches_u8[..., None].astype(np.float32) / 255.0, 3, axis=-1)
+    return np.round(255 * np.where(mask > 0.5, rgb, grey)).astype(np.uint8)
+
+
 def _predict_and_score(frame: pd.DataFrame, generator, sketches_u8, photos_u8, mean, extractor,
-                       batch_size: int) -> np.ndarray:
+                       batch_size: int, hints: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Predict one shard and add its metric columns to ``frame``; returns the predictions. At most
-    :func:`images_per_call` images go into one generator or VGG call."""
+    :func:`images_per_call` images go into one generator or VGG call. ``hints``: (RGB, mask) of
+    colour hints for a model that takes them (None: none)."""
     sketches, truths = sketch_to_input(sketches_u8), photo_to_target(photos_u8)
     per_call = images_per_call(batch_size, *sketches.shape[1:3])
     if per_call < batch_size:
         log.info("%d images per generator and VGG call (evaluation.batch_size %d) at %dx%d px: memory stays as at "
                  "128 px", per_call, batch_size, *sketches.shape[1:3])
-    predictions = predict(generator, sketches, per_call)
+    hinted = takes_hints(generator)
+    predictions = predict(generator, hint_input(sketches, *hints) if hints is not None else sketches, per_call)
     _score(frame, predictions, sketches, truths, mean, extractor, per_call)
+    if hinted:
+        for estimator in HINT_METRICS["colour_error"]:
+            frame[f"colour_error_{estimator}"] = colour_error(
+                predictions if estimator == "prediction" else np.broadcast_to(mean, truths.shape), truths)
     return predictions
 
 
@@ -185,31 +233,34 @@ def _finite_mean(values) -> float:
 
 
 def summarize(metric_csvs: list[str | Path], out_csv: str | Path, seed: int = 0) -> pd.DataFrame:
-    """One row per (model, dataset, method): n_images, and the mean of each metric and estimator with
+    """One row per (model, dataset, method, hints): n_images, and the mean of each metric and estimator with
     its 95% percentile-bootstrap interval (``_lo``, ``_hi``; 1000 resamples seeded with ``seed``).
 
     PSNR is infinite for a perfect prediction; such images are left out of the PSNR mean (and
-    counted in ``psnr_inf``), never silently averaged as a huge number.
+    counted in ``psnr_inf``), never silently averaged as a huge number. Rows are per number of colour
+    ``hints`` too (0 where the CSV has none); the colour error (:data:`HINT_METRICS`) is summarised
+    where present (NaN for sketch-only models).
     """
     per_image = pd.concat([pd.read_csv(path) for path in metric_csvs], ignore_index=True)
+    per_image["hints"] = per_image["hints"].fillna(0).astype(int) if "hints" in per_image else 0
+    extra = [(m, e) for m, estimators in HINT_METRICS.items() for e in estimators if f"{m}_{e}" in per_image]
     missing = [f"{m}_{e}" for m in METRICS for e in ESTIMATORS if f"{m}_{e}" not in per_image.columns]
     if missing:
         raise ValueError(f"per-image metrics lack columns {missing}; rerun the evaluate rule for {metric_csvs[0]}")
     rows = []
-    for (model, dataset, method), group in per_image.groupby(["model", "dataset", "method"], sort=False):
-        row = {"model": model, "dataset": dataset, "method": method, "n_images": len(group)}
-        for metric in METRICS:
-            for estimator in ESTIMATORS:
-                column = f"{metric}_{estimator}"
-                values = group[column].to_numpy(dtype=float)
-                finite = values[np.isfinite(values)]
-                if metric == "psnr":
-                    row[f"psnr_inf_{estimator}"] = int(np.sum(np.isposinf(values)))
-                if finite.size == 0:
-                    row[column] = row[f"{column}_lo"] = row[f"{column}_hi"] = math.nan
-                    continue
-                row[column] = finite.mean()
-                row[f"{column}_lo"], row[f"{column}_hi"] = bootstrap_ci(finite, seed=seed)
+    for (model, dataset, method, hints), group in per_image.groupby(["model", "dataset", "method", "hints"], sort=False):
+        row = {"model": model, "dataset": dataset, "method": method, "hints": hints, "n_images": len(group)}
+        for metric, estimator in [(m, e) for m in METRICS for e in ESTIMATORS] + extra:
+            column = f"{metric}_{estimator}"
+            values = group[column].to_numpy(dtype=float)
+            finite = values[np.isfinite(values)]
+            if metric == "psnr":
+                row[f"psnr_inf_{estimator}"] = int(np.sum(np.isposinf(values)))
+            if finite.size == 0:
+                row[column] = row[f"{column}_lo"] = row[f"{column}_hi"] = math.nan
+                continue
+            row[column] = finite.mean()
+            row[f"{column}_lo"], row[f"{column}_hi"] = bootstrap_ci(finite, seed=seed)
         rows.append(row)
     summary = pd.DataFrame(rows)
     with atomic_path(out_csv) as tmp:
@@ -226,7 +277,9 @@ def cross_style_table(summary: pd.DataFrame, training: dict[str, dict], styles: 
     summary: the output of ``summarize``. training: model -> {"dataset": its training set,
     "methods": the styles it was trained on}. styles: the matrix's style order. Columns: model,
     training_set, training_styles, test_set, style, seen_style (the model was trained on this
-    style), n_images, and for psnr, ssim, feature_distance of the prediction: mean, _lo, _hi.
+    style), hints (colour hints given: 0, or the counts a hint model is also evaluated with),
+    n_images, and for psnr, ssim, feature_distance of the prediction (and the colour error where
+    the summary has it): mean, _lo, _hi.
     """
     unknown = sorted(set(summary["model"]) - set(training))
     if unknown:
@@ -239,8 +292,8 @@ def cross_style_table(summary: pd.DataFrame, training: dict[str, dict], styles: 
         spec = training[r["model"]]
         row = {"model": r["model"], "training_set": spec["dataset"], "training_styles": "+".join(spec["methods"]),
                "test_set": r["dataset"], "style": r["method"], "seen_style": r["method"] in spec["methods"],
-               "n_images": int(r["n_images"])}
-        for metric in METRICS:
+               "hints": int(r["hints"]) if "hints" in r else 0, "n_images": int(r["n_images"])}
+        for metric in METRICS + tuple(m for m in HINT_METRICS if f"{m}_prediction" in r):
             for suffix in ("", "_lo", "_hi"):
                 row[f"{metric}{suffix}"] = r[f"{metric}_prediction{suffix}"]
         rows.append(row)
@@ -254,7 +307,27 @@ def cross_style_table(summary: pd.DataFrame, training: dict[str, dict], styles: 
     for m, t in zip(table["model"], table["test_set"]):
         tests.setdefault((m, t), len(tests))
     table["_t"] = [tests[(m, t)] for m, t in zip(table["model"], table["test_set"])]
-    return table.sort_values(["_m", "_t", "_s"], kind="stable").drop(columns=["_m", "_t", "_s"]).reset_index(drop=True)
+    return (table.sort_values(["_m", "_t", "_s", "hints"], kind="stable").drop(columns=["_m", "_t", "_s"])
+            .reset_index(drop=True))
+
+
+def hint_columns(table: pd.DataFrame, styles: list[str], labels: dict[str, str]) -> tuple[pd.DataFrame, list, dict]:
+    """The cross-style table for the heat map with the hint count as extra columns: a style evaluated
+    with n > 0 colour hints becomes the column ``{style}+{n}hints`` next to its style (n/a for
+    models that take no hints). Returns (table, column order, column labels)."""
+    if "hints" not in table or not (table["hints"] > 0).any():
+        return table, styles, labels
+    table, columns, labels = table.copy(), [], dict(labels)
+    counts = sorted(set(table.loc[table["hints"] > 0, "hints"]))
+    for style in styles:
+        columns.append(style)
+        for n in counts:
+            if ((table["style"] == style) & (table["hints"] == n)).any():
+                columns.append(f"{style}+{n}hints")
+                labels[columns[-1]] = f"{labels.get(style, style)}\n+{n} hints"
+    hinted = table["hints"] > 0
+    table.loc[hinted, "style"] = [f"{s}+{n}hints" for s, n in zip(table.loc[hinted, "style"], table.loc[hinted, "hints"])]
+    return table, columns, labels
 
 
 def write_cross_style(summary_csv: str | Path, out_csv: str | Path, out_png: str | Path, *,
@@ -265,8 +338,9 @@ def write_cross_style(summary_csv: str | Path, out_csv: str | Path, out_png: str
     table = cross_style_table(pd.read_csv(summary_csv), training, styles)
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)
-    plot_cross_style(table, out_png, styles=[s for s in styles if s in set(table["style"])],
-                     style_labels={s: style_label(s) for s in styles}, dpi=dpi)
+    shown, columns, labels = hint_columns(table, [s for s in styles if s in set(table["style"])],
+                                          {s: style_label(s) for s in styles})
+    plot_cross_style(shown, out_png, styles=columns, style_labels=labels, dpi=dpi)
     log.info("cross-style matrix: %d models x test sets, %d styles", table.groupby(["model", "test_set"]).ngroups,
              table["style"].nunique())
     return table

@@ -14,6 +14,7 @@ photo under it. A person's hints are a sparse RGBA image (:func:`read_hint_file`
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -141,7 +142,49 @@ def sample_hints(photos: np.ndarray, rows, seed: int, params: dict | None = None
     return rgb, mask
 
 
+@dataclass(frozen=True)
+class TrainingHints:
+    """Adds seeded colour hints to training or validation batches (``sketchback.data.batches``'s ``add_hints``).
+
+    rows: the dataset row of each pair, by position in the training arrays (``data.open_rows``).
+    stream: None draws new strokes each epoch (stream epoch + 1: training); an int fixes them
+    (0: validation and evaluation, the same strokes every time).
+    """
+
+    params: dict
+    seed: int
+    rows: np.ndarray
+    stream: int | None = None
+
+    def __call__(self, sketches: np.ndarray, photos: np.ndarray, positions: np.ndarray, epoch: int) -> np.ndarray:
+        stream = epoch + 1 if self.stream is None else self.stream
+        rgb, mask = sample_hints(photos, self.rows[positions], self.seed, self.params, stream=stream)
+        return hint_input(sketches, rgb, mask)
+
+
 # --- A person's hints: a sparse RGBA image, transparent where there is no hint ---
+
+def resize_hints(rgb: np.ndarray, mask: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Hints (RGB (H,W,3), mask (H,W,1)) scaled to ``size`` = (width, height), as a sketch is scaled.
+
+    Scaled down, each new pixel that a stroke covers at all keeps it, in the strokes' mean colour
+    there (a thin stroke does not vanish); scaled up, nearest neighbour (colours stay exact).
+    """
+    import cv2
+
+    mask = np.asarray(mask, np.float32).reshape(mask.shape[:2])
+    rgb = np.asarray(rgb, np.float32)
+    if (mask.shape[1], mask.shape[0]) == tuple(size):
+        return rgb, mask[..., None]
+    if size[0] * size[1] >= mask.size:
+        return (cv2.resize(rgb, size, interpolation=cv2.INTER_NEAREST),
+                cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)[..., None])
+    cover = cv2.resize(mask, size, interpolation=cv2.INTER_AREA)
+    colour = cv2.resize(rgb * mask[..., None], size, interpolation=cv2.INTER_AREA)
+    hinted = cover > 1e-6
+    colour = np.where(hinted[..., None], colour / np.maximum(cover, 1e-6)[..., None], 0.0)
+    return np.clip(colour, 0.0, 1.0).astype(np.float32), hinted[..., None].astype(np.float32)
+
 
 def read_hint_file(path: str | Path, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Read a hint image for a sketch of ``size`` = (height, width): (RGB (H,W,3), mask (H,W,1)), float32.
@@ -152,7 +195,15 @@ def read_hint_file(path: str | Path, size: tuple[int, int]) -> tuple[np.ndarray,
     """
     from PIL import Image, UnidentifiedImageError  # Pillow comes with matplotlib; only the command line needs it
 
+    from sketchback.images import declared_size
+
     path = Path(path)
+    declared = declared_size(path)  # checked before any pixel is decoded (a huge file costs nothing)
+    if declared is None:
+        raise ValueError(f"hint file {path}: not a readable image; save the hints as a PNG with transparency")
+    if declared != (size[1], size[0]):
+        raise ValueError(f"hint file {path}: is {declared[0]}x{declared[1]} px but its sketch is {size[1]}x{size[0]} "
+                         f"px; draw the hints on a layer of the sketch's size")
     try:
         with Image.open(path) as image:
             image.load()

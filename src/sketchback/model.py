@@ -10,13 +10,15 @@ Two architectures:
   9x9 input convolution, two strided convolutions, residual blocks, two transposed convolutions,
   9x9 output convolution.
 
-Input: sketch, float32 (N, H, W, 1) in [0, 1] (white paper = 1). Output: photo, float32
+Input: sketch, float32 (N, H, W, 1) in [0, 1] (white paper = 1), or for a model that takes colour
+hints (N, H, W, 5): sketch, hint RGB, hint mask (``sketchback.hints``). Output: photo, float32
 (N, H, W, 3) in [0, 1]. H and W must be multiples of 4 (two 2x downsamplings).
 """
 
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers
 
 ARCHITECTURES = ("scribbler", "sketchback")
@@ -60,7 +62,7 @@ def upsample(x):
     return layers.UpSampling2D(2, interpolation="bilinear", dtype="float32")(x)
 
 
-def scribbler_generator(base_filters: int = 32, residual_blocks: int = 5) -> keras.Model:
+def scribbler_generator(base_filters: int = 32, residual_blocks: int = 5, input_channels: int = 1) -> keras.Model:
     """Scribbler-style encoder / residual bottleneck / decoder with residual blocks per scale.
 
     The decoder concatenates the encoder's features of the same scale (skip connections) so the
@@ -68,7 +70,7 @@ def scribbler_generator(base_filters: int = 32, residual_blocks: int = 5) -> ker
     too blurry to beat the sketch itself on SSIM for the building facades.
     """
     f = base_filters
-    sketch = keras.Input(shape=(None, None, 1), name="sketch")
+    sketch = keras.Input(shape=(None, None, input_channels), name="sketch")
     x = conv_norm_relu(sketch, f, kernel=5)
     full = residual_block(x, f)
     x = conv_norm_relu(full, 2 * f, strides=2)
@@ -86,10 +88,10 @@ def scribbler_generator(base_filters: int = 32, residual_blocks: int = 5) -> ker
     return keras.Model(sketch, photo, name="scribbler")
 
 
-def sketchback_generator(base_filters: int = 32, residual_blocks: int = 5) -> keras.Model:
+def sketchback_generator(base_filters: int = 32, residual_blocks: int = 5, input_channels: int = 1) -> keras.Model:
     """The original study's generator: 9x9 conv, 2 strided convs, residual blocks, 2 deconvs, 9x9 conv."""
     f = base_filters
-    sketch = keras.Input(shape=(None, None, 1), name="sketch")
+    sketch = keras.Input(shape=(None, None, input_channels), name="sketch")
     x = conv_norm_relu(sketch, f, kernel=9)
     x = conv_norm_relu(x, 2 * f, strides=2)
     x = conv_norm_relu(x, 4 * f, strides=2)
@@ -103,13 +105,38 @@ def sketchback_generator(base_filters: int = 32, residual_blocks: int = 5) -> ke
     return keras.Model(sketch, photo, name="sketchback")
 
 
-def build_generator(architecture: str = "scribbler", base_filters: int = 32, residual_blocks: int = 5) -> keras.Model:
-    """Build a generator by name; see the module docstring for the architectures."""
+def build_generator(architecture: str = "scribbler", base_filters: int = 32, residual_blocks: int = 5,
+                    input_channels: int = 1) -> keras.Model:
+    """Build a generator by name; ``input_channels`` 1 (sketch) or 5 (sketch + colour hints)."""
     if architecture == "scribbler":
-        return scribbler_generator(base_filters, residual_blocks)
+        return scribbler_generator(base_filters, residual_blocks, input_channels)
     if architecture == "sketchback":
-        return sketchback_generator(base_filters, residual_blocks)
+        return sketchback_generator(base_filters, residual_blocks, input_channels)
     raise ValueError(f"unknown generator architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
+
+
+def widen_input(generator: keras.Model, input_channels: int) -> keras.Model:
+    """The same generator taking ``input_channels`` input channels, its first channels' weights kept.
+
+    The kernels that read the new channels start at zero, so with those channels zero (a hint
+    model given no hints) the widened model computes exactly what ``generator`` computes: a
+    hint model fine-tuned from a sketch-only one starts as that model.
+    """
+    old_channels = generator.inputs[0].shape[-1]
+    if input_channels < old_channels:
+        raise ValueError(f"{generator.name} takes {old_channels} input channels; cannot narrow it to {input_channels}")
+    if input_channels == old_channels:
+        return generator
+    wider = keras.models.clone_model(generator, input_tensors=keras.Input((None, None, input_channels),
+                                                                            name=generator.inputs[0].name))
+    for old, new in zip(generator.layers, wider.layers):
+        weights = old.get_weights()
+        if isinstance(old, layers.Conv2D) and weights and new.get_weights()[0].shape != weights[0].shape:
+            kernel = np.zeros(new.get_weights()[0].shape, weights[0].dtype)
+            kernel[:, :, :old_channels] = weights[0]  # the layer reading the input: new channels start at zero
+            weights[0] = kernel
+        new.set_weights(weights)
+    return wider
 
 
 def check_image_size(size: int) -> None:
