@@ -137,6 +137,7 @@ def _per_image_csv(path: Path, model: str, method: str, ssim: list[float], psnr:
         frame[f"psnr_{estimator}"] = np.array(psnr) + 10 * shift
         frame[f"ssim_{estimator}"] = np.array(ssim) + shift
         frame[f"feature_distance_{estimator}"] = 1.0 - np.array(ssim) - shift
+        frame[f"sharpness_{estimator}"] = 0.5 + np.array(ssim) + shift
     frame.to_csv(path, index=False)
     return path
 

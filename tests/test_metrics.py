@@ -180,3 +180,27 @@ def test_feature_distance_rejects_bad_batches(extractor):
         feature_distance(extractor, np.zeros((2, 16, 16, 3)), np.zeros((2, 16, 12, 3)))
     with pytest.raises(ValueError, match="RGB"):
         feature_distance(extractor, np.zeros((2, 16, 16)), np.zeros((2, 16, 16)))
+
+
+def test_sharpness_ratio_is_one_for_the_truth_below_one_when_blurred_and_above_with_noise():
+    import cv2
+
+    from sketchback.metrics import gradient_magnitude, sharpness_ratio
+
+    rng = np.random.default_rng(0)
+    photos = np.stack([cv2.resize(rng.random((8, 8, 3)).astype(np.float32), (32, 32), interpolation=cv2.INTER_NEAREST)
+                       for _ in range(3)])
+    blurred = np.stack([cv2.GaussianBlur(p, (7, 7), 2.0) for p in photos])
+    noisy = np.clip(photos + rng.normal(0, 0.1, photos.shape), 0, 1).astype(np.float32)
+    np.testing.assert_allclose(sharpness_ratio(photos, photos), 1.0)
+    assert (sharpness_ratio(blurred, photos) < 0.7).all() and (sharpness_ratio(noisy, photos) > 1.2).all()
+    # uint8 input is read as [0, 1]; a flat truth gives NaN, not a division by zero
+    np.testing.assert_allclose(gradient_magnitude(np.round(photos * 255).astype(np.uint8)),
+                               gradient_magnitude(photos), rtol=0.02)
+    flat = np.full((1, 32, 32, 3), 0.5, np.float32)
+    assert np.isnan(sharpness_ratio(photos[:1], flat)).all()
+    # the formula: mean central-difference gradient magnitude of Rec. 601 luma over interior pixels
+    luma = photos[0] @ np.array([0.299, 0.587, 0.114])
+    gy, gx = np.gradient(luma)
+    expected = np.hypot(gx, gy)[1:-1, 1:-1].mean()
+    assert gradient_magnitude(photos[:1])[0] == pytest.approx(expected, rel=1e-5)

@@ -25,12 +25,12 @@ from sketchback.config import HANDDRAWN
 from sketchback.data import photo_to_target, sketch_to_input
 from sketchback.hints import hint_input, sample_hints, takes_hints
 from sketchback.io import atomic_path, load_npz
-from sketchback.metrics import bootstrap_ci, colour_error, feature_distance, image_metrics
+from sketchback.metrics import bootstrap_ci, colour_error, feature_distance, image_metrics, sharpness_ratio
 
 log = logging.getLogger(__name__)
 
 ESTIMATORS = ("prediction", "sketch", "mean_image")
-METRICS = ("psnr", "ssim", "feature_distance")
+METRICS = ("psnr", "ssim", "feature_distance", "sharpness")
 GRID_LABELS = ["sketch", "prediction", "ground truth"]
 # Scored for models that take colour hints only (how well they follow them), and summarised where present:
 # the mean CIEDE2000 difference of the prediction and of the mean training photo (the sketch is grey).
@@ -109,8 +109,9 @@ def evaluate(model_path: str | Path, test_pairs: list, mean_image_path: str | Pa
 
     test_pairs: (photo shard, sketch shard) paths of the test set in this style. The CSV has one
     row per image: model, dataset, method, image, and ``{metric}_{estimator}`` for metric in
-    psnr (dB; inf where identical), ssim, feature_distance and estimator in prediction, sketch
-    (the sketch as a grey photo), mean_image (the mean training photo). The feature distance uses
+    psnr (dB; inf where identical), ssim, feature_distance, sharpness (gradient magnitude ratio to
+    the truth, ``metrics.sharpness_ratio``) and estimator in prediction, sketch (the sketch as a
+    grey photo), mean_image (the mean training photo). The feature distance uses
     VGG16 ``block2_conv2`` with ``vgg_weights`` (a notop weights file, or "random": seeded random
     filters, ``seed``). The grid shows the first ``grid_rows`` test images.
 
@@ -220,6 +221,7 @@ def _score(frame: pd.DataFrame, predictions, sketches, truths, mean, extractor, 
         for metric, values in image_metrics(images, truths).items():
             frame[f"{metric}_{estimator}"] = values
         frame[f"feature_distance_{estimator}"] = feature_distance(extractor, images, truths, batch_size)
+        frame[f"sharpness_{estimator}"] = sharpness_ratio(images, truths)
     return frame
 
 

@@ -135,6 +135,37 @@ def image_metrics(preds: np.ndarray, truths: np.ndarray) -> dict[str, np.ndarray
     return {"psnr": out_psnr, "ssim": out_ssim}
 
 
+def gradient_magnitude(images: np.ndarray) -> np.ndarray:
+    """Per-image mean gradient magnitude of the luminance, (N,) float64, for images in [0, 1] (N, H, W, 3).
+
+    Central differences of Rec. 601 luma, |grad| = sqrt(gx^2 + gy^2) averaged over the interior
+    pixels: how much fine structure (edges, texture) an image holds. A blurry image has less.
+    """
+    images = np.asarray(images)
+    luma = np.empty(images.shape[:3], np.float32)
+    for start in range(0, len(images), _CHUNK):  # float32 chunks: no float64 copy of a whole test set
+        chunk = images[start:start + _CHUNK].astype(np.float32)
+        if images.dtype == np.uint8:
+            chunk /= 255.0
+        luma[start:start + _CHUNK] = chunk @ np.array([0.299, 0.587, 0.114], np.float32)
+    gx = 0.5 * (luma[:, 1:-1, 2:] - luma[:, 1:-1, :-2])
+    gy = 0.5 * (luma[:, 2:, 1:-1] - luma[:, :-2, 1:-1])
+    return np.sqrt(gx * gx + gy * gy).mean(axis=(1, 2), dtype=np.float64)
+
+
+def sharpness_ratio(preds: np.ndarray, truths: np.ndarray) -> np.ndarray:
+    """Per-image sharpness of a prediction relative to its truth, (N,): gradient magnitude ratio.
+
+    1 means as much fine structure as the photo, below 1 blurrier (pixel and feature losses
+    average plausible photos into blur), above 1 more edges than the photo has (noise, artefacts).
+    NaN where the truth is flat (no gradient to compare with). PSNR and SSIM reward blur, so
+    this is reported next to them when a loss (adversarial) trades one for the other.
+    """
+    pred, truth = gradient_magnitude(preds), gradient_magnitude(truths)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(truth > 1e-6, pred / truth, np.nan)
+
+
 def feature_distance(extractor, preds: np.ndarray, truths: np.ndarray, batch_size: int = 32) -> np.ndarray:
     """Per-image perceptual distance between two batches of RGB images, (N,) float64 in [0, 2].
 
