@@ -328,6 +328,34 @@ def cmd_sketch(args) -> int:
     return report_failures(convert_files(images, targets, convert), len(images), "photos")
 
 
+def cmd_serve(args) -> int:
+    from sketchback.evaluate import load_generator
+    from sketchback.serve import Limits, SketchServer, model_paths
+
+    for option in ("max_body", "workers", "connections"):
+        if getattr(args, option) < 1:
+            raise ValueError(f"--{option.replace('_', '-')} {getattr(args, option)}: give at least 1")
+    if args.size is not None and args.size < 4:
+        raise ValueError(f"--size {args.size}: give at least 4 px")
+    limits = Limits(max_body=args.max_body, max_pixels=args.max_pixels, max_side=args.max_side or None,
+                    size=args.size, workers=args.workers, queue=max(0, args.queue), wait=args.wait,
+                    connections=args.connections)
+    generators = {name: load_generator(path) for name, path in model_paths(args.model).items()}
+    server = SketchServer((args.host, args.port), generators, limits, read_grey, predict_photo)
+    host, port = server.server_address[:2]
+    if not server.loopback:
+        log.warning("listening on %s: anyone who can reach this machine can use the page (it has no login)", host)
+    print(f"sketchback serve: {', '.join(generators)} on http://{host}:{port}/ (Ctrl-C stops)", file=sys.stderr,
+          flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("sketchback serve: stopped", file=sys.stderr)
+    finally:
+        server.server_close()
+    return 0
+
+
 def plain(text: str) -> str:
     """A docstring as help text: reStructuredText's ``literal`` markup dropped."""
     return re.sub(r"``(.+?)``", r"\1", text)
@@ -383,12 +411,49 @@ def _add_sketch(sub) -> None:
     s.set_defaults(func=cmd_sketch)
 
 
+def _add_serve(sub) -> None:
+    from sketchback.serve import Limits
+
+    d = Limits()
+    s = sub.add_parser("serve", help="a local web page: draw a sketch, see the photo after each stroke",
+                       description="Serve a drawing page (mouse, pen or finger; eraser, undo, upload, download; "
+                                   "colour hints for models that take them) that turns the sketch into a photo "
+                                   "with the chosen model after each stroke. Fully offline: the page loads nothing "
+                                   "from any other host. Limits per request: the body (--max-body, checked from "
+                                   "Content-Length before reading, or while a chunked body streams), the pixels an "
+                                   "image declares (--max-pixels, before decoding), the size the model runs at "
+                                   "(--max-side), model runs at once (--workers) and waiting (--queue, each at most "
+                                   "--wait seconds; more get 503 with Retry-After), open connections (--connections). "
+                                   "Each bad request gets an error and the server keeps serving.")
+    s.add_argument("model", nargs="+", metavar="MODEL",
+                   help="a generator .keras file, or NAME=FILE; the page names results/models/faces/generator.keras "
+                        "'faces'")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    s.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free port)")
+    s.add_argument("--max-body", type=int, default=d.max_body, metavar="BYTES",
+                   help=f"refuse a request body over BYTES with 413 (default {d.max_body:,})")
+    _add_max_pixels(s)
+    s.add_argument("--max-side", type=int, default=d.max_side, metavar="PX",
+                   help=f"run sketches larger than PX scaled down to it (default {d.max_side}; 0 = never)")
+    s.add_argument("--size", type=int, default=None, metavar="PX",
+                   help="run every sketch with its longer side scaled to PX (e.g. the model's training size)")
+    s.add_argument("--workers", type=int, default=d.workers, help=f"model runs at once (default {d.workers})")
+    s.add_argument("--queue", type=int, default=d.queue,
+                   help=f"requests that may wait for a worker; more get 503 at once (default {d.queue})")
+    s.add_argument("--wait", type=float, default=d.wait, metavar="SECONDS",
+                   help=f"how long a request waits for a worker before it gets 503 (default {d.wait:g})")
+    s.add_argument("--connections", type=int, default=d.connections,
+                   help=f"open connections; more are answered 503 and closed (default {d.connections})")
+    s.set_defaults(func=cmd_serve)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sketchback", description=plain(__doc__))
     parser.add_argument("--version", action="version", version=f"sketchback {version('sketchback')}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_predict(sub)
     _add_sketch(sub)
+    _add_serve(sub)
     return parser
 
 
