@@ -109,9 +109,8 @@ def evaluate(model_path: str | Path, test_pairs: list, mean_image_path: str | Pa
 
     test_pairs: (photo shard, sketch shard) paths of the test set in this style. The CSV has one
     row per image: model, dataset, method, image, and ``{metric}_{estimator}`` for metric in
-    psnr (dB; inf where identical), ssim, feature_distance, sharpness (gradient magnitude ratio to
-    the truth, ``metrics.sharpness_ratio``) and estimator in prediction, sketch (the sketch as a
-    grey photo), mean_image (the mean training photo). The feature distance uses
+    psnr (dB; inf where identical), ssim, feature_distance, sharpness (``metrics.sharpness_ratio``) and
+    estimator in prediction, sketch (the sketch as a grey photo), mean_image (the mean training photo). The feature distance uses
     VGG16 ``block2_conv2`` with ``vgg_weights`` (a notop weights file, or "random": seeded random
     filters, ``seed``). The grid shows the first ``grid_rows`` test images.
 

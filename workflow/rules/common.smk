@@ -1,15 +1,31 @@
 # Helpers shared by the rules: config checks, shard lists and input functions.
 from sketchback.config import (
+    HANDDRAWN,
+    base_style,
     check_config,
     evaluation_plan,
     evaluation_styles,
+    hint_evaluation_plan,
+    hint_models,
+    normaliser_params,
     test_sets,
 )
+from sketchback.ablation import check_ablation
 from sketchback.options import TrainOptions
 from sketchback.sketch import SUBSET_METHODS, sketch_method
 from sketchback.sources import has_handdrawn_sketches
+from sketchback.superres import (
+    SuperresOptions,
+    check_superres,
+    superres_datasets,
+    superres_style,
+    superres_test_models,
+    superres_test_sets,
+)
 
 check_config(config)
+check_superres(config)
+check_ablation(config)
 
 
 localrules:
@@ -50,12 +66,13 @@ def pairs(dataset, method, split, augmented=False):
                 shard=shard_ids(dataset, split),
             )
         ]
+    base = base_style(method)  # a <style>_normalised style has its style's photos
     return [
         (
             # a style shard sketches a subset of its photo shard and holds those photos itself
             (
-                f"results/sketches/{dataset}/{method}/{split}/{shard}.npz"
-                if method in SUBSET_METHODS
+                f"results/sketches/{dataset}/{base}/{split}/{shard}.npz"
+                if base in SUBSET_METHODS
                 else f"results/prepared/{dataset}/{split}/{shard}.npz"
             ),
             f"results/sketches/{dataset}/{method}/{split}/{shard}.npz",
@@ -104,6 +121,11 @@ def train_inputs(wildcards):
     }
 
 
+def normalisable_styles_regex():
+    """Wildcard pattern of the styles rule normalise makes a <style>_normalised style of."""
+    return "|".join([*config["sketch"], HANDDRAWN])
+
+
 def handdrawn_datasets_regex():
     """Wildcard pattern of the datasets whose source ships hand-drawn sketches (CUHK)."""
     names = [
@@ -117,6 +139,11 @@ def handdrawn_datasets_regex():
 def evaluations():
     """(model, test set, style) for every model, each of its test sets and each style of evaluation.styles."""
     return evaluation_plan(config)
+
+
+def normalised_evaluations():
+    """The (model, test set, style) evaluations of <style>_normalised styles, for their effect table."""
+    return [e for e in evaluation_plan(config) if base_style(e[2]) != e[2]]
 
 
 def style_pairs(dataset):
@@ -168,7 +195,37 @@ def final_outputs():
             f"results/report/sketches/{dataset}.png"
             for dataset in dict.fromkeys(d for _, d in test_sets(config))
         ]
+        + (["results/report/normalise_effect.csv"] if normalised_evaluations() else [])
+        + hint_outputs()
+        + superres_outputs()
+        + ablation_outputs()
     )
+
+
+def hint_evaluations():
+    """The hint-count evaluations' metric files: each hint model, test set, style and count."""
+    return [
+        f"results/evaluation/{model}/{dataset}/{method}/hints_{n}/metrics.csv"
+        for model, dataset, method in hint_evaluation_plan(config)
+        for n in config["evaluation"]["hint_strokes"]
+    ]
+
+
+def hint_figure_pairs(wildcards):
+    """Test pairs of the hint figure: the test set in the first style the model was trained on."""
+    style = config["models"][wildcards.model]["methods"][0]
+    return pairs(wildcards.dataset, style, "test")
+
+
+def hint_outputs():
+    """The hint table and each hint model's figure of increasing hints (nothing without hint models)."""
+    if not hint_models(config):
+        return []
+    return ["results/report/hints.csv"] + [
+        f"results/report/hints/{model}/{dataset}.png"
+        for model, dataset in test_sets(config)
+        if model in hint_models(config)
+    ]
 
 
 def metric_weights(wildcards):
@@ -197,3 +254,97 @@ def stage_description(model):
         f"{model}: {start} on {spec['dataset']} ({'+'.join(spec['methods'])} sketches), "
         f"{spec['epochs']} epochs, learning rate {spec['learning_rate']}"
     )
+
+
+def superres_photos(dataset, split):
+    """The shards of one dataset and split again at superres.factor x image_size."""
+    return expand(
+        "results/superres/prepared/{dataset}/{split}/{shard}.npz",
+        dataset=dataset,
+        split=split,
+        shard=shard_ids(dataset, split),
+    )
+
+
+def superres_train_inputs(wildcards):
+    """The upsampler's training photos of each dataset (photos_<dataset>), and the VGG16 weights
+    when its feature loss is on."""
+    weights = SuperresOptions.from_config(config).vgg_weights
+    named = {"weights": [] if weights == "random" else [weights]}
+    for dataset in superres_datasets(config):
+        named[f"photos_{dataset}"] = superres_photos(dataset, "train")
+    return named
+
+
+def superres_evaluate_inputs(wildcards):
+    """One test set at both sizes, the upsampler, and per upscaled model its generator and aligned
+    test shards in its style (generator_<model>, photos_<model>, sketches_<model>)."""
+    named = {
+        "upsampler": "results/superres/upsampler.keras",
+        "photos": photo_shards(wildcards.dataset, "test"),
+        "truths": superres_photos(wildcards.dataset, "test"),
+        "weights": metric_weights(wildcards),
+    }
+    for model in superres_test_models(config, wildcards.dataset):
+        test_pairs = pairs(wildcards.dataset, superres_style(config, model), "test")
+        named[f"generator_{model}"] = f"results/models/{model}/generator.keras"
+        named[f"photos_{model}"] = [photo for photo, _ in test_pairs]
+        named[f"sketches_{model}"] = [sketch for _, sketch in test_pairs]
+    return named
+
+
+def superres_outputs():
+    """The super-resolution stage's results (none unless superres.enabled)."""
+    if not config["superres"]["enabled"]:
+        return []
+    return [
+        "results/report/superres_summary.csv",
+        "results/report/superres.png",
+    ] + [
+        f"results/superres/evaluation/{dataset}/examples.png"
+        for dataset in superres_test_sets(config)
+    ]
+
+
+# --- The ablation (ablation: in the config; rules in ablation.smk) ---
+
+
+def ablation_metrics():
+    plan = config["ablation"]
+    return [
+        f"results/evaluation/{model}/{plan['test_set']}/{style}/metrics.csv"
+        for model in plan["variants"].values()
+        for style in plan["styles"]
+    ]
+
+
+def ablation_superres():
+    """The super-resolution summary when the ablation shows its rows, else nothing."""
+    wanted = config["ablation"]["superres"] and config["superres"]["enabled"]
+    return ["results/report/superres_summary.csv"] if wanted else []
+
+
+def ablation_figure_inputs(wildcards):
+    """The variants' generators and the compared styles' test shards (photos_<style>, sketches_<style>)."""
+    plan = config["ablation"]
+    named = {
+        "models": [
+            f"results/models/{model}/generator.keras"
+            for model in plan["variants"].values()
+        ]
+    }
+    for style in plan["styles"]:
+        test_pairs = pairs(plan["test_set"], style, "test")
+        named[f"photos_{style}"] = [photo for photo, _ in test_pairs]
+        named[f"sketches_{style}"] = [sketch for _, sketch in test_pairs]
+    return named
+
+
+def ablation_outputs():
+    if not config["ablation"]:
+        return []
+    return [
+        "results/report/ablation.csv",
+        "results/report/ablation.md",
+        "results/report/ablation.png",
+    ]

@@ -1,0 +1,189 @@
+"""The ablation: variants of one model (baseline, adversarial, multi-style, ...) on the same test images.
+
+* ``ablation_table``: per variant and sketch style, the mean PSNR, SSIM, feature distance and
+  sharpness of its predictions with 95% bootstrap intervals, and each one's paired difference to
+  the baseline (the first variant) on the same images, with its interval; rows for the
+  super-resolution stage (the baseline's predictions at twice the size, bicubic vs learned) are
+  taken from its summary.
+* ``ablation_markdown``: that table as the README shows it.
+* ``ablation_figure``: the same test images through every variant, side by side.
+
+The plan (``ablation:`` in the config) and its checks are here too and import nothing heavy.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sketchback.config import ConfigError
+from sketchback.io import atomic_path
+from sketchback.metrics import bootstrap_ci
+
+log = logging.getLogger(__name__)
+
+# metric -> (label, higher is better)
+METRICS = {"psnr": ("PSNR dB", True), "ssim": ("SSIM", True), "feature_distance": ("feature dist.", False),
+           "sharpness": ("sharpness", None)}
+SUPERRES_LABELS = {"bicubic": "2x bicubic", "superres": "2x super-resolved"}
+
+
+def check_ablation(config: dict) -> None:
+    """Raise ConfigError naming the key when ``ablation:`` asks for what the study does not make."""
+    plan = config.get("ablation")
+    if not plan:
+        return
+    models, test_set = config["models"], plan["test_set"]
+    for label, model in plan["variants"].items():
+        if model not in models:
+            raise ConfigError(f"ablation.variants.{label}: model {model!r} is not defined under models: "
+                              f"(known: {', '.join(models)})")
+        if test_set not in models[model]["test_on"]:
+            raise ConfigError(f"ablation.variants.{label}: model {model!r} is not tested on {test_set!r}; add it to "
+                              f"models.{model}.test_on or change ablation.test_set")
+    superres = config.get("superres") or {}
+    baseline = next(iter(plan["variants"].values()))
+    if plan["superres"] and superres.get("enabled") and baseline not in superres["models"]:
+        raise ConfigError(f"ablation.superres: the baseline {baseline!r} is not in superres.models; add it there "
+                          f"(its predictions are shown at twice the size) or set ablation.superres: false")
+    for style in plan["styles"]:
+        if style not in config["evaluation"]["styles"]:
+            raise ConfigError(f"ablation.styles: {style!r} is not one of evaluation.styles "
+                              f"({', '.join(config['evaluation']['styles'])})")
+
+
+def _stats(values: np.ndarray, seed: int) -> tuple[float, float, float]:
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return math.nan, math.nan, math.nan
+    return (float(values.mean()), *bootstrap_ci(values, seed=seed))
+
+
+def _variant_rows(per_image: dict[tuple[str, str], pd.DataFrame], baseline: str, seed: int) -> list[dict]:
+    rows = []
+    for (label, style), frame in per_image.items():
+        columns = ["image"] + [f"{m}_prediction" for m in METRICS]
+        paired = frame[columns].merge(per_image[(baseline, style)][columns], on="image", suffixes=("", "_ref"))
+        row = {"variant": label, "model": frame["model"].iloc[0], "style": style, "reference": baseline,
+               "n_images": len(frame)}
+        for metric in METRICS:
+            ours = paired[f"{metric}_prediction"].to_numpy(dtype=float)
+            row[metric], row[f"{metric}_lo"], row[f"{metric}_hi"] = _stats(
+                frame[f"{metric}_prediction"].to_numpy(dtype=float), seed)
+            delta = ours - paired[f"{metric}_prediction_ref"].to_numpy(dtype=float)
+            row[f"d_{metric}"], row[f"d_{metric}_lo"], row[f"d_{metric}_hi"] = _stats(delta, seed)
+        rows.append(row)
+    return rows
+
+
+def _superres_rows(summary: pd.DataFrame, model: str, dataset: str, baseline: str) -> list[dict]:
+    """The baseline's predictions at twice the size, bicubic and super-resolved, from the SR summary."""
+    mine = summary[(summary["model"] == model) & (summary["dataset"] == dataset)]
+    rows = []
+    for (style, upscaler), group in mine.groupby(["method", "upscaler"], sort=False):
+        if upscaler not in SUPERRES_LABELS:
+            continue
+        row = {"variant": f"{baseline}, {SUPERRES_LABELS[upscaler]}", "model": model, "style": style,
+               "reference": f"{baseline}, {SUPERRES_LABELS['bicubic']}", "n_images": int(group["n"].iloc[0])}
+        for metric in METRICS:
+            found = group[group["metric"] == metric]
+            row[metric], row[f"{metric}_lo"], row[f"{metric}_hi"] = (
+                tuple(found[["mean", "ci_low", "ci_high"]].iloc[0]) if len(found) else (math.nan,) * 3)
+            diff = mine[(mine["method"] == style) & (mine["upscaler"] == "superres-bicubic") & (mine["metric"] == metric)]
+            paired = upscaler == "superres" and len(diff)
+            row[f"d_{metric}"], row[f"d_{metric}_lo"], row[f"d_{metric}_hi"] = (
+                tuple(diff[["mean", "ci_low", "ci_high"]].iloc[0]) if paired else (math.nan,) * 3)
+        rows.append(row)
+    return rows
+
+
+def ablation_table(metric_csvs: dict[tuple[str, str], str | Path], out_csv: str | Path, *,
+                   superres_summary: str | Path | None = None, seed: int = 0) -> pd.DataFrame:
+    """The ablation table from the evaluations' per-image CSVs.
+
+    metric_csvs: (variant label, style) -> the variant's per-image metrics CSV (the evaluate rule's)
+    for that style, in the table's order; the first label is the baseline. Each row: variant,
+    model, style, reference (what the differences are to), n_images, and for psnr, ssim,
+    feature_distance and sharpness of the prediction: mean, _lo, _hi (95% bootstrap) and d_<metric>
+    with _lo/_hi, the mean paired difference to the reference on the same images. PSNR's infinite
+    values (a perfect prediction) are left out. superres_summary: the super-resolution stage's
+    summary CSV; rows for the baseline's predictions at twice the size are added (their
+    differences are super-resolved minus bicubic, from that summary).
+    """
+    if not metric_csvs:
+        raise ValueError("the ablation has no variants")
+    baseline = next(iter(metric_csvs))[0]
+    per_image = {}
+    for key, path in metric_csvs.items():
+        frame = pd.read_csv(path)
+        missing = [f"{m}_prediction" for m in METRICS if f"{m}_prediction" not in frame]
+        if missing:
+            raise ValueError(f"{path} lacks {', '.join(missing)}; rerun the evaluate rule that makes it")
+        per_image[key] = frame[frame["hints"] == 0] if "hints" in frame else frame
+    rows = _variant_rows(per_image, baseline, seed)
+    if superres_summary is not None:
+        first = per_image[next(iter(per_image))]
+        rows += _superres_rows(pd.read_csv(superres_summary), first["model"].iloc[0], first["dataset"].iloc[0],
+                               baseline)
+    table = pd.DataFrame(rows)
+    with atomic_path(out_csv) as tmp:
+        table.to_csv(tmp, index=False)
+    return table
+
+
+def _cell(row: pd.Series, metric: str) -> str:
+    digits = 2 if metric == "psnr" else 3
+    if not math.isfinite(row[metric]):
+        return "—"
+    text = f"{row[metric]:.{digits}f} [{row[f'{metric}_lo']:.{digits}f}, {row[f'{metric}_hi']:.{digits}f}]"
+    if math.isfinite(row[f"d_{metric}"]) and row["variant"] != row["reference"]:
+        text += f"<br>Δ {row[f'd_{metric}']:+.{digits}f} [{row[f'd_{metric}_lo']:+.{digits}f}, {row[f'd_{metric}_hi']:+.{digits}f}]"
+    return text
+
+
+def ablation_markdown(table: pd.DataFrame) -> str:
+    """The table in Markdown: mean [95% interval] and, below it, Δ to the reference [interval]."""
+    header = ["variant", "style", "n"] + [label for label, _ in METRICS.values()]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, row in table.iterrows():
+        cells = [row["variant"], row["style"], str(int(row["n_images"]))] + [_cell(row, m) for m in METRICS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def ablation_figure(models: dict[str, str | Path], style_pairs: dict[str, list], out_png: str | Path, *, title: str,
+                    rows: int = 6, width: int = 1800, dpi: int = 300) -> list[str]:
+    """The first ``rows`` test images every style has: per style the sketch and each variant's
+    prediction, then the ground truth. models: variant label -> generator file. Returns the names."""
+    from sketchback.data import sketch_to_input
+    from sketchback.evaluate import _cell as cell_size
+    from sketchback.evaluate import common_samples, load_generator, predict
+    from sketchback.figures import evaluation_grid, save_png
+    from sketchback.hints import hint_input, takes_hints
+
+    names, sketches, photos = common_samples(style_pairs, rows)
+    columns, labels = [], []
+    for label, path in models.items():
+        generator = load_generator(path)
+        for style, drawn in sketches.items():
+            x = sketch_to_input(drawn)
+            columns.append((style, label, predict(generator, hint_input(x) if takes_hints(generator) else x)))
+    grid, grid_labels = [], []
+    for style, drawn in sketches.items():
+        grid.append(drawn)
+        grid_labels.append(f"{style} sketch")
+        for s, label, predicted in columns:
+            if s == style:
+                grid.append(predicted)
+                grid_labels.append(label)
+    grid.append(photos)
+    grid_labels.append("ground truth")
+    figure = evaluation_grid(grid, grid_labels, max_rows=rows, cell=cell_size(width, len(grid)), title=title)
+    save_png(out_png, figure, dpi=dpi)
+    log.info("ablation figure: %d variants x %d styles on %d images: %s", len(models), len(sketches), len(names),
+             ", ".join(names))
+    return names

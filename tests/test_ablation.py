@@ -1,0 +1,120 @@
+"""The ablation: paired differences to the baseline with intervals, super-resolution rows, config checks, figure."""
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from sketchback.ablation import ablation_figure, ablation_markdown, ablation_table, check_ablation
+from sketchback.config import ConfigError
+from sketchback.io import save_npz
+from sketchback.model import build_generator
+from test_workflow import REPO
+
+METRICS = ("psnr", "ssim", "feature_distance", "sharpness")
+
+
+def per_image(path, model, ssim, names=None, hints=None):
+    n = len(ssim)
+    frame = pd.DataFrame({"model": model, "dataset": "faces", "method": "pencil",
+                          "image": names or [f"i{i:02d}" for i in range(n)]})
+    if hints is not None:
+        frame["hints"] = hints
+    ssim = np.asarray(ssim, float)
+    frame["psnr_prediction"], frame["ssim_prediction"] = 20 + 10 * ssim, ssim
+    frame["feature_distance_prediction"], frame["sharpness_prediction"] = 1 - ssim, 0.5 + ssim
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_differences_are_paired_by_image_with_intervals(tmp_path):
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.3, 0.9, 40)  # a wide spread between images ...
+    better = base + 0.01 + rng.normal(0, 0.001, 40)  # ... and a small, consistent gain on each
+    # the variant's CSV lists the images in another order: pairs are matched by name, not by position
+    order = rng.permutation(40)
+    csvs = {("baseline", "pencil"): per_image(tmp_path / "a.csv", "control", base),
+            ("better", "pencil"): per_image(tmp_path / "b.csv", "better", better[order],
+                                            names=[f"i{i:02d}" for i in order])}
+    table = ablation_table(csvs, tmp_path / "ablation.csv", seed=0)
+    row = table.set_index("variant").loc["better"]
+    assert row["ssim"] == pytest.approx(better.mean()) and row["d_ssim"] == pytest.approx(0.01, abs=1e-3)
+    # unpaired intervals overlap widely; the paired one excludes 0
+    assert row["ssim_lo"] < table.set_index("variant").loc["baseline", "ssim_hi"]
+    assert 0 < row["d_ssim_lo"] < row["d_ssim"] < row["d_ssim_hi"]
+    assert row["d_feature_distance"] == pytest.approx(-0.01, abs=1e-3) and row["reference"] == "baseline"
+    assert table.set_index("variant").loc["baseline", "d_ssim"] == 0.0
+    assert pd.read_csv(tmp_path / "ablation.csv")["variant"].tolist() == ["baseline", "better"]
+    text = ablation_markdown(table)
+    assert "| better | pencil | 40 |" in text and "Δ +0.010" in text
+
+
+def test_hint_evaluations_and_superres_rows(tmp_path):
+    csvs = {("baseline", "pencil"): per_image(tmp_path / "a.csv", "control", [0.5, 0.6, 0.7], hints=[0, 0, 0]),
+            ("other", "pencil"): per_image(tmp_path / "b.csv", "other", [0.6, 0.7, 0.8])}
+    summary = pd.DataFrame([
+        {"model": "control", "dataset": "faces", "method": "pencil", "upscaler": up, "metric": metric,
+         "mean": mean, "ci_low": mean - 0.1, "ci_high": mean + 0.1, "n": 3}
+        for up, mean in (("bicubic", 0.5), ("superres", 0.6), ("superres-bicubic", 0.1))
+        for metric in ("psnr", "ssim", "feature_distance")]
+        + [{"model": "photos", "dataset": "faces", "method": "photo", "upscaler": "superres", "metric": "ssim",
+            "mean": 0.9, "ci_low": 0.8, "ci_high": 1.0, "n": 3}])
+    summary.to_csv(tmp_path / "sr.csv", index=False)
+    table = ablation_table(csvs, tmp_path / "t.csv", superres_summary=tmp_path / "sr.csv").set_index("variant")
+    assert list(table.index) == ["baseline", "other", "baseline, 2x bicubic", "baseline, 2x super-resolved"]
+    sr = table.loc["baseline, 2x super-resolved"]
+    assert (sr["ssim"], sr["d_ssim"], sr["d_ssim_lo"]) == (0.6, 0.1, 0.0) and np.isnan(sr["sharpness"])
+    assert np.isnan(table.loc["baseline, 2x bicubic", "d_ssim"])
+
+
+def test_a_csv_without_the_sharpness_column_names_the_rule_to_rerun(tmp_path):
+    path = per_image(tmp_path / "a.csv", "control", [0.5, 0.6])
+    pd.read_csv(path).drop(columns=["sharpness_prediction"]).to_csv(path, index=False)
+    with pytest.raises(ValueError, match="lacks sharpness_prediction; rerun the evaluate rule"):
+        ablation_table({("baseline", "pencil"): path}, tmp_path / "t.csv")
+    assert not (tmp_path / "t.csv").exists()
+
+
+@pytest.fixture(scope="module")
+def demo_config():
+    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    for spec in config["models"].values():
+        spec.setdefault("init_from", None)
+    return config
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c["ablation"]["variants"].update(extra="nope"), "ablation.variants.extra: model 'nope' is not defined"),
+    (lambda c: c["models"]["faces_adversarial"].update(test_on=["buildings"]),
+     "ablation.variants.adversarial: model 'faces_adversarial' is not tested on 'faces'"),
+    (lambda c: c["ablation"].update(styles=["charcoal"]), "ablation.styles: 'charcoal' is not one of evaluation.styles"),
+    (lambda c: c["superres"].update(models=["faces"]), "ablation.superres: the baseline 'faces_control' is not in superres.models"),
+])
+def test_an_ablation_the_study_cannot_make_is_refused_naming_the_key(demo_config, change, message):
+    check_ablation(demo_config)
+    config = copy.deepcopy(demo_config)
+    change(config)
+    with pytest.raises(ConfigError, match=message):
+        check_ablation(config)
+
+
+def test_the_figure_shows_every_variant_on_the_same_images(tmp_path):
+    rng = np.random.default_rng(1)
+    photos = rng.integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
+    save_npz(tmp_path / "p.npz", images=photos, names=np.array([f"n{i}" for i in range(5)]))
+    save_npz(tmp_path / "s.npz", sketches=rng.integers(0, 256, (5, 16, 16), dtype=np.uint8))
+    models = {}
+    for label in ("baseline", "adversarial"):
+        path = tmp_path / f"{label}.keras"
+        build_generator("scribbler", 4, 1).save(path)
+        models[label] = path
+    pairs = [(str(tmp_path / "p.npz"), str(tmp_path / "s.npz"))]
+    names = ablation_figure(models, {"pencil": pairs, "xdog": pairs}, tmp_path / "f.png", title="t", rows=3,
+                            width=600, dpi=72)
+    assert names == ["n0", "n1", "n2"]
+    import cv2
+
+    figure = cv2.imread(str(tmp_path / "f.png"))
+    assert figure is not None and figure.shape[1] <= 600 and figure.shape[0] > 3 * 40

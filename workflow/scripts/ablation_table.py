@@ -1,0 +1,14 @@
+# Log first, so messages of the libraries imported below land in the job log.
+from sketchback.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+
+from sketchback.ablation import ablation_markdown, ablation_table
+from sketchback.io import atomic_path
+
+i, p = snakemake.input, snakemake.params
+keys = [(label, style) for label in p.variants for style in p.styles]
+table = ablation_table(dict(zip(keys, i.metrics)), snakemake.output.table,
+                       superres_summary=i.superres[0] if i.superres else None, seed=p.seed)
+with atomic_path(snakemake.output.markdown) as tmp:
+    tmp.write_text(ablation_markdown(table))
