@@ -289,9 +289,14 @@ def cmd_predict(args) -> int:
     if args.size is not None and args.size < 4:
         raise ValueError(f"--size {args.size}: give at least 4 px")
     generator = load_generator(args.model)
+    if not args.normalise and (args.reference or args.set):
+        raise ValueError("--reference and --set are settings of the normaliser: add --normalise")
+    normalise = normaliser(args) if args.normalise else None
 
     def convert(path: Path) -> tuple[np.ndarray, str]:
         grey = read_grey(path, args.max_pixels)
+        if normalise:  # strokes matched at the size the model runs at
+            grey = normalise(grey, scale=max(grey.shape) / model_side(grey.shape, args.max_side, args.size))
         photo = predict_photo(generator, grey, max_side=args.max_side, size=args.size)
         result = np.concatenate([cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB), photo], axis=1) if args.side_by_side else photo
         return result, f"{grey.shape[1]}x{grey.shape[0]} px"
@@ -356,6 +361,46 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def model_side(shape: tuple[int, int], max_side: int | None, size: int | None) -> int:
+    """The longer side a sketch of ``shape`` is run at by ``predict_photo``."""
+    longest = max(shape)
+    return size if size is not None else (min(longest, max_side) if max_side else longest)
+
+
+def normaliser(args):
+    """The sketch normaliser of ``--reference`` (default: the demo's pencil style) and ``--set``, as a
+    function (grey, scale=) -> grey; bad settings and references fail before any image is read."""
+    from sketchback import normalise as n
+
+    params = n.resolve_params(parse_settings(args.set))
+    if args.reference is None:
+        target = n.builtin_reference()
+    elif Path(args.reference).is_dir():
+        target = n.measure_style(read_grey(p, args.max_pixels) for p in find_images(Path(args.reference)))
+    else:
+        target = n.load_reference(args.reference)
+    log.info("normalising toward %s (%s)", target.as_dict(), args.reference or "pencil sketches of the demo's faces")
+    return lambda grey, scale=1.0: n.normalise_sketch(grey, target, params, scale=scale)
+
+
+def cmd_normalise(args) -> int:
+    import cv2
+
+    source, out = Path(args.sketch), Path(args.out)
+    images = find_images(source)
+    targets = output_paths(images, source, out, made="sketches")
+    refuse_to_overwrite(source, out, targets, made="normalised sketches", inputs="sketches")
+    if args.scale <= 0:
+        raise ValueError(f"--scale {args.scale}: give a positive number (this sketch's px per reference px)")
+    normalise = normaliser(args)
+
+    def convert(path: Path) -> tuple[np.ndarray, str]:
+        sketch = normalise(read_grey(path, args.max_pixels), scale=args.scale)
+        return cv2.cvtColor(sketch, cv2.COLOR_GRAY2RGB), f"normalised, {sketch.shape[1]}x{sketch.shape[0]} px"
+
+    return report_failures(convert_files(images, targets, convert), len(images), "sketches")
+
+
 def plain(text: str) -> str:
     """A docstring as help text: reStructuredText's ``literal`` markup dropped."""
     return re.sub(r"``(.+?)``", r"\1", text)
@@ -388,8 +433,22 @@ def _add_predict(sub) -> None:
     p.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, metavar="PX",
                    help=f"without --size, run sketches larger than PX scaled down to it (default {DEFAULT_MAX_SIDE}; "
                         "0 = never)")
+    p.add_argument("--normalise", action="store_true",
+                   help="bring the sketch toward the training style first, as `sketchback normalise` does (at the "
+                        "size the model runs at)")
+    _add_normaliser_options(p)
     _add_max_pixels(p)
     p.set_defaults(func=cmd_predict)
+
+
+def _add_normaliser_options(parser) -> None:
+    parser.add_argument("--reference", metavar="PATH",
+                        help="the training style: a sketch shard (.npz, e.g. results/sketches/faces/pencil/train/"
+                             "000.npz), a folder of sketches, or a JSON style (paper, ink, width); default: pencil "
+                             "sketches of the demo's synthetic faces at 64 px")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="a normaliser setting, as in config normalise: (repeatable); the paper step is on by "
+                             "default, --set width=true and --set contrast=true add the others")
 
 
 def _add_sketch(sub) -> None:
@@ -409,6 +468,23 @@ def _add_sketch(sub) -> None:
                                                        "(default 0; the same seed gives the same sketch)")
     _add_max_pixels(s)
     s.set_defaults(func=cmd_sketch)
+
+
+def _add_normalise(sub) -> None:
+    n = sub.add_parser("normalise", help="bring a rough sketch (or a folder of them) toward the training style",
+                       description="Anti-roughing: flat-field the paper (tone and uneven lighting) and, with --set "
+                                   "width=true / contrast=true, thin or thicken the strokes and stretch their "
+                                   "darkness toward a reference style (the sketches a model was trained on). "
+                                   "Unreadable files are reported at the end (exit status 1); the rest are done. "
+                                   + LIMIT_HELP)
+    n.add_argument("sketch", help="a sketch or a folder of them (PNG/JPEG/..., any size, colour or grey, alpha)")
+    n.add_argument("out", help="output .png/.jpg for one sketch, or a folder (written as <name>.png)")
+    _add_normaliser_options(n)
+    n.add_argument("--scale", type=float, default=1.0,
+                   help="this sketch's pixels per pixel of the reference (the target stroke width is the "
+                        "reference's x SCALE), e.g. 4 for a 512 px scan of a drawing a 128 px model will see")
+    _add_max_pixels(n)
+    n.set_defaults(func=cmd_normalise)
 
 
 def _add_serve(sub) -> None:
@@ -453,6 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_predict(sub)
     _add_sketch(sub)
+    _add_normalise(sub)
     _add_serve(sub)
     return parser
 

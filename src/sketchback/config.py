@@ -3,25 +3,34 @@ between datasets, methods and models). Imports nothing that trains or evaluates,
 stays cheap.
 
 The evaluation plan: each model's ``test_on`` sets, each in every style of ``evaluation.styles``
-(``handdrawn`` only for test sets whose source ships hand-drawn sketches).
+(``handdrawn`` only for test sets whose source ships hand-drawn sketches). A style named
+``<style>_normalised`` is ``<style>``'s test sketches brought toward the training style by
+``sketchback.normalise`` (rule ``normalise``), with ``<style>``'s photos.
 """
 
 from __future__ import annotations
 
+from sketchback.normalise import resolve_params
 from sketchback.sketch import METHODS, check_params, method_params
 from sketchback.sources import check_source, has_handdrawn_sketches
 
 HANDDRAWN = "handdrawn"  # the artists' sketches of a source that ships them (CUHK), not a simulation
+NORMALISED = "_normalised"  # suffix of a style normalised toward the training style (sketchback.normalise)
 
 
 class ConfigError(ValueError):
     """A config value that is well-typed but inconsistent; the message names the key."""
 
 
+def base_style(style: str) -> str:
+    """The style a ``<style>_normalised`` style is made from; any other style itself."""
+    return style[: -len(NORMALISED)] if style.endswith(NORMALISED) else style
+
+
 def evaluation_styles(config: dict, dataset: str) -> list[str]:
     """The styles of ``evaluation.styles`` that test set ``dataset`` comes in, in config order."""
     handdrawn = has_handdrawn_sketches(config["datasets"][dataset]["source"]["name"])
-    return [s for s in config["evaluation"]["styles"] if s != HANDDRAWN or handdrawn]
+    return [s for s in config["evaluation"]["styles"] if base_style(s) != HANDDRAWN or handdrawn]
 
 
 def evaluation_plan(config: dict) -> list[tuple[str, str, str]]:
@@ -34,15 +43,50 @@ def evaluation_plan(config: dict) -> list[tuple[str, str, str]]:
     ]
 
 
+def hint_models(config: dict) -> list[str]:
+    """The models that take colour hints (``models.<name>.hints`` set), in config order."""
+    return [model for model, spec in config["models"].items() if spec.get("hints") is not None]
+
+
+def hint_evaluation_plan(config: dict) -> list[tuple[str, str, str]]:
+    """(model, test set, style) a hint model is also evaluated in with each of ``evaluation.hint_strokes``
+    (the evaluation without hints is in :func:`evaluation_plan`)."""
+    models = set(hint_models(config))
+    return [entry for entry in evaluation_plan(config) if entry[0] in models]
+
+
 def test_sets(config: dict) -> list[tuple[str, str]]:
     """(model, test set) pairs, in config order: one poster figure each."""
     return [(model, dataset) for model, spec in config["models"].items() for dataset in spec["test_on"]]
+
+
+def normaliser_params(config: dict) -> dict:
+    """The normaliser's parameters (``sketchback.normalise.NORMALISE_DEFAULTS`` keys) of config
+    ``normalise:``, without the workflow's keys (reference, reference_images)."""
+    return {k: v for k, v in config["normalise"].items() if k not in ("reference", "reference_images")}
+
+
+def _check_normalised(config: dict, style: str) -> None:
+    """Raise ValueError when ``<base>_normalised`` has no base style or the normaliser's config is bad."""
+    base = base_style(style)
+    if base != HANDDRAWN and base not in config["sketch"]:
+        raise ValueError(f"evaluation.styles: {style!r} normalises the style {base!r}, which is neither a sketch "
+                         f"method under sketch: (known: {', '.join(config['sketch'])}) nor {HANDDRAWN!r}; name "
+                         f"a known style before {NORMALISED!r}, e.g. xdog{NORMALISED}")
+    reference = config["normalise"]["reference"]
+    if reference not in config["sketch"]:
+        raise ValueError(f"normalise.reference: {reference!r} (the training style the {style!r} sketches are brought "
+                         f"toward) has no entry under sketch: (known: {', '.join(config['sketch'])})")
+    resolve_params(normaliser_params(config))  # its errors name the key, normalise.<key>
 
 
 def check_evaluation(config: dict) -> None:
     """Raise ValueError naming the key when ``evaluation.styles`` lists a style the study cannot make."""
     styles = config["evaluation"]["styles"]
     for style in styles:
+        if style.endswith(NORMALISED):
+            _check_normalised(config, style)
+            style = base_style(style)
         if style == HANDDRAWN:
             tested = {d for spec in config["models"].values() for d in spec["test_on"]}
             if not any(has_handdrawn_sketches(config["datasets"][d]["source"]["name"]) for d in tested if d in config["datasets"]):

@@ -14,7 +14,8 @@ rule sketch:
     benchmark:
         "results/benchmarks/sketch/{dataset}/{method}/{split}/{shard}.tsv"
     wildcard_constraints:
-        method="(?!handdrawn/)[A-Za-z0-9_]+",  # hand-drawn sketches come from rule handdrawn_sketches
+        # hand-drawn sketches come from rule handdrawn_sketches, <style>_normalised from rule normalise
+        method="(?!handdrawn/)(?![A-Za-z0-9_]*_normalised/)[A-Za-z0-9_]+",
     threads: 1
     params:
         method_params=lambda wc: config["sketch"][wc.method],
