@@ -137,12 +137,12 @@ def predict_photo(generator, sketch_grey: np.ndarray, max_side: int | None = DEF
     The model runs at the sketch's own size, or with its longer side scaled to ``size`` (e.g. the
     image size the model was trained at), or scaled down to ``max_side`` when it is larger; the
     photo is scaled back to the sketch's size. The sketch is padded with white paper to a
-    multiple of 4 (the generator downsamples twice) and the prediction cropped back.
+    multiple of 2 ** the generator's downsamplings (4 by default) and the prediction cropped back.
     """
     import cv2
 
     from sketchback.data import sketch_to_input
-    from sketchback.model import DOWNSAMPLING
+    from sketchback.model import size_multiple
 
     h, w = sketch_grey.shape
     side = size if size is not None else (min(max(h, w), max_side) if max_side else max(h, w))
@@ -152,7 +152,8 @@ def predict_photo(generator, sketch_grey: np.ndarray, max_side: int | None = DEF
         wh = (max(1, round(w * scale)), max(1, round(h * scale)))
         work = cv2.resize(sketch_grey, wh, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
     wh_, ww_ = work.shape
-    padded = np.pad(work, ((0, -wh_ % DOWNSAMPLING), (0, -ww_ % DOWNSAMPLING)), constant_values=255)
+    multiple = size_multiple(generator)
+    padded = np.pad(work, ((0, -wh_ % multiple), (0, -ww_ % multiple)), constant_values=255)
     # An eager call, not predict(): predict() retraces per size and, after a few sizes, relaxes
     # the traced shape to (None, None), which the bilinear upsampling layer cannot trace.
     photo = np.asarray(generator(sketch_to_input(padded[None]), training=False))[0, :wh_, :ww_]

@@ -12,7 +12,8 @@ Two architectures:
 
 Input: sketch, float32 (N, H, W, 1) in [0, 1] (white paper = 1), or for a model that takes colour
 hints (N, H, W, 5): sketch, hint RGB, hint mask (``sketchback.hints``). Output: photo, float32
-(N, H, W, 3) in [0, 1]. H and W must be multiples of 4 (two 2x downsamplings).
+(N, H, W, 3) in [0, 1]. H and W must be multiples of 2 ** downsamplings (4 for the default two
+2x downsamplings; ``size_multiple`` reads it off a saved model).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import numpy as np
 from keras import layers
 
 ARCHITECTURES = ("scribbler", "sketchback")
-DOWNSAMPLING = 4  # H and W must be divisible by this
+DOWNSAMPLINGS = (2, 3, 4)  # 2x downsampling steps a generator may take (training.downsamplings)
+DOWNSAMPLING = 4  # H and W must be divisible by this with the default two downsamplings
 
 
 def normalization():
@@ -62,43 +64,50 @@ def upsample(x):
     return layers.UpSampling2D(2, interpolation="bilinear", dtype="float32")(x)
 
 
-def scribbler_generator(base_filters: int = 32, residual_blocks: int = 5, input_channels: int = 1) -> keras.Model:
+def scribbler_generator(base_filters: int = 32, residual_blocks: int = 5, input_channels: int = 1,
+                        downsamplings: int = 2) -> keras.Model:
     """Scribbler-style encoder / residual bottleneck / decoder with residual blocks per scale.
 
-    The decoder concatenates the encoder's features of the same scale (skip connections) so the
-    sketch's fine strokes reach the output directly; without them the demo's predictions were
-    too blurry to beat the sketch itself on SSIM for the building facades.
+    Each of the ``downsamplings`` strided convolutions halves the size and doubles the channels
+    (f, 2f, 4f, ...: with 3 and f = 32 the poster's 32-64-128-256). The decoder concatenates the
+    encoder's features of the same scale (skip connections) so the sketch's fine strokes reach
+    the output directly; without them the demo's predictions were too blurry to beat the sketch
+    itself on SSIM for the building facades.
     """
     f = base_filters
     sketch = keras.Input(shape=(None, None, input_channels), name="sketch")
     x = conv_norm_relu(sketch, f, kernel=5)
-    full = residual_block(x, f)
-    x = conv_norm_relu(full, 2 * f, strides=2)
-    half = residual_block(x, 2 * f)
-    x = conv_norm_relu(half, 4 * f, strides=2)
+    skips = [residual_block(x, f)]  # the encoder's features at each scale above the bottleneck
+    for scale in range(1, downsamplings):
+        x = conv_norm_relu(skips[-1], 2**scale * f, strides=2)
+        skips.append(residual_block(x, 2**scale * f))
+    x = conv_norm_relu(skips[-1], 2**downsamplings * f, strides=2)
     for _ in range(residual_blocks):
-        x = residual_block(x, 4 * f)
-    x = upsample(x)
-    x = conv_norm_relu(layers.Concatenate()([x, half]), 2 * f)
-    x = residual_block(x, 2 * f)
-    x = upsample(x)
-    x = conv_norm_relu(layers.Concatenate()([x, full]), f)
-    x = residual_block(x, f)
+        x = residual_block(x, 2**downsamplings * f)
+    for skip in reversed(skips):
+        x = upsample(x)
+        x = conv_norm_relu(layers.Concatenate()([x, skip]), skip.shape[-1])
+        x = residual_block(x, skip.shape[-1])
     photo = layers.Conv2D(3, 3, padding="same", activation="sigmoid", dtype="float32", name="photo")(x)
     return keras.Model(sketch, photo, name="scribbler")
 
 
-def sketchback_generator(base_filters: int = 32, residual_blocks: int = 5, input_channels: int = 1) -> keras.Model:
-    """The original study's generator: 9x9 conv, 2 strided convs, residual blocks, 2 deconvs, 9x9 conv."""
+def sketchback_generator(base_filters: int = 32, residual_blocks: int = 5, input_channels: int = 1,
+                         downsamplings: int = 2) -> keras.Model:
+    """The original study's generator: 9x9 conv, strided convs, residual blocks, deconvs, 9x9 conv.
+
+    ``downsamplings`` strided convolutions (channels doubling from f) and as many transposed ones;
+    the original code has 2, the poster's figure 3.
+    """
     f = base_filters
     sketch = keras.Input(shape=(None, None, input_channels), name="sketch")
     x = conv_norm_relu(sketch, f, kernel=9)
-    x = conv_norm_relu(x, 2 * f, strides=2)
-    x = conv_norm_relu(x, 4 * f, strides=2)
+    for scale in range(1, downsamplings + 1):
+        x = conv_norm_relu(x, 2**scale * f, strides=2)
     for _ in range(residual_blocks):
-        x = residual_block(x, 4 * f)
-    for filters in (2 * f, f):
-        x = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", use_bias=False)(x)
+        x = residual_block(x, 2**downsamplings * f)
+    for scale in reversed(range(downsamplings)):
+        x = layers.Conv2DTranspose(2**scale * f, 3, strides=2, padding="same", use_bias=False)(x)
         x = normalization()(x)
         x = layers.ReLU()(x)
     photo = layers.Conv2D(3, 9, padding="same", activation="sigmoid", dtype="float32", name="photo")(x)
@@ -106,12 +115,16 @@ def sketchback_generator(base_filters: int = 32, residual_blocks: int = 5, input
 
 
 def build_generator(architecture: str = "scribbler", base_filters: int = 32, residual_blocks: int = 5,
-                    input_channels: int = 1) -> keras.Model:
-    """Build a generator by name; ``input_channels`` 1 (sketch) or 5 (sketch + colour hints)."""
+                    input_channels: int = 1, downsamplings: int = 2) -> keras.Model:
+    """Build a generator by name; ``input_channels`` 1 (sketch) or 5 (sketch + colour hints);
+    ``downsamplings`` 2x downsampling steps (2 to 4: training.downsamplings)."""
+    if downsamplings not in DOWNSAMPLINGS:
+        raise ValueError(f"training.downsamplings {downsamplings!r} is not supported; use one of "
+                         f"{', '.join(map(str, DOWNSAMPLINGS))}")
     if architecture == "scribbler":
-        return scribbler_generator(base_filters, residual_blocks, input_channels)
+        return scribbler_generator(base_filters, residual_blocks, input_channels, downsamplings)
     if architecture == "sketchback":
-        return sketchback_generator(base_filters, residual_blocks, input_channels)
+        return sketchback_generator(base_filters, residual_blocks, input_channels, downsamplings)
     raise ValueError(f"unknown generator architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
 
 
@@ -139,10 +152,20 @@ def widen_input(generator: keras.Model, input_channels: int) -> keras.Model:
     return wider
 
 
-def check_image_size(size: int) -> None:
-    """Fail early, naming the setting, when the image size does not fit the generator."""
-    if size % DOWNSAMPLING:
+def size_multiple(generator: keras.Model) -> int:
+    """What a saved generator's input height and width must be a multiple of: 2 ** its strided convolutions."""
+    strided = [layer for layer in generator.layers
+               if isinstance(layer, layers.Conv2D) and not isinstance(layer, layers.Conv2DTranspose)
+               and tuple(layer.strides) == (2, 2)]
+    return 2 ** len(strided)
+
+
+def check_image_size(size: int, downsamplings: int = 2) -> None:
+    """Fail early, naming the settings, when the image size does not fit the generator."""
+    multiple = 2**downsamplings
+    if size % multiple:
         raise ValueError(
-            f"image_size {size} is not a multiple of {DOWNSAMPLING}; the generator halves the "
-            f"resolution twice, so choose e.g. {size - size % DOWNSAMPLING} or {size + DOWNSAMPLING - size % DOWNSAMPLING}"
+            f"image_size {size} is not a multiple of {multiple}; the generator halves the resolution "
+            f"{downsamplings} times (training.downsamplings: {downsamplings}), so choose e.g. "
+            f"{size - size % multiple or multiple} or {size + multiple - size % multiple}"
         )

@@ -40,6 +40,8 @@ class TrainOptions:
     adversarial: dict | None = None
     # models.<name>.hints: the colour strokes drawn for each training pair (sketchback.hints), or None
     hints: dict | None = None
+    # training.downsamplings: the generator's 2x downsampling steps (2 as the original code, 3 as the poster)
+    downsamplings: int = 2
 
     @classmethod
     def from_config(cls, config: dict, model: str) -> "TrainOptions":

@@ -315,7 +315,7 @@ def _build(options: TrainOptions, init_model: str | Path | None, total_steps: in
                      generator.count_params())
         else:
             generator = build_generator(options.architecture, options.base_filters, options.residual_blocks,
-                                        HINT_CHANNELS if options.hints is not None else 1)
+                                        HINT_CHANNELS if options.hints is not None else 1, options.downsamplings)
             log.info("%s: new %s generator, %d parameters", name, options.architecture, generator.count_params())
         extractor = (vgg_feature_extractor(options.vgg_weights, options.vgg_md5, options.seed)
                      if options.feature_weight else None)
@@ -526,7 +526,7 @@ def train(train_pairs: list, val_pairs: list, out_model: str | Path, out_history
     :class:`TrainingInterrupted` after SIGTERM (checkpoint saved) and ``FloatingPointError`` when
     the loss stops being finite.
     """
-    check_image_size(options.image_size)
+    check_image_size(options.image_size, options.downsamplings)
     check_adversarial(options)
     if options.lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"unknown learning-rate schedule {options.lr_schedule!r}; use one of {', '.join(LR_SCHEDULES)}")

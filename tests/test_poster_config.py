@@ -1,0 +1,127 @@
+"""The poster's settings: config/poster.yaml through the real workflow, and the generator's
+``downsamplings`` option (3 for the poster's 32-64-128-256 figure; 2, the default, unchanged)."""
+
+import copy
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import yaml
+from keras import layers
+from snakemake.utils import validate
+
+from sketchback.cli import predict_photo
+from sketchback.model import ARCHITECTURES, build_generator, check_image_size, size_multiple
+from sketchback.options import TrainOptions
+from snakemake_run import REPO, planned_jobs, snakemake
+
+POSTER = REPO / "config" / "poster.yaml"
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def strided_convolutions(generator):
+    """The downsampling layers: convolutions (not transposed) with stride 2, in order."""
+    return [layer for layer in generator.layers if isinstance(layer, layers.Conv2D)
+            and not isinstance(layer, layers.Conv2DTranspose) and tuple(layer.strides) == (2, 2)]
+
+
+# --- config/poster.yaml --------------------------------------------------------------------------
+
+def test_poster_config_dry_runs_and_trains_faces_then_fine_tunes_buildings(tmp_path):
+    result = snakemake(tmp_path, POSTER, "-n", timeout=600)
+    jobs = planned_jobs(result)
+    assert sorted(jobs["train"]) == [
+        "results/models/poster_buildings/generator.keras, results/models/poster_buildings/history.csv",
+        "results/models/poster_faces/generator.keras, results/models/poster_faces/history.csv"]
+    evaluations = " ".join(jobs["evaluate"])
+    assert "results/evaluation/poster_faces/cuhk/handdrawn/metrics.csv" in evaluations
+    assert "results/evaluation/poster_buildings/zubud/pencil/metrics.csv" in evaluations
+    assert "results/models/faces/" not in result.stdout  # the study's models are not touched
+
+
+def test_the_posters_values_reach_the_train_rules_params():
+    config = yaml.safe_load(POSTER.read_text())
+    validate(config, str(SCHEMA))  # as workflow/Snakefile does, filling the schema's defaults
+    faces = TrainOptions.from_config(config, "poster_faces").as_params()
+    buildings = TrainOptions.from_config(config, "poster_buildings").as_params()
+    for options in (faces, buildings):
+        assert options["learning_rate"] == 1e-4
+        assert (options["pixel_weight"], options["feature_weight"], options["tv_weight"]) == (1.0, 0.001, 1e-5)
+        assert (options["downsamplings"], options["base_filters"]) == (3, 32)
+        assert options["lr_schedule"] == "constant"
+        check_image_size(options["image_size"], options["downsamplings"])
+    assert (faces["epochs"], buildings["epochs"]) == (17, 25)
+    assert config["models"]["poster_buildings"]["init_from"] == "poster_faces"
+    assert config["models"]["poster_faces"]["dataset"] == "celeba"
+    assert config["models"]["poster_buildings"]["dataset"] == "zubud"
+
+
+def test_the_poster_shares_the_studys_data_and_evaluation():
+    study, poster = (yaml.safe_load((REPO / "config" / name).read_text()) for name in ("config.yaml", "poster.yaml"))
+    for key in ("seed", "image_size", "datasets", "download", "vgg_weights_urls", "sketch", "evaluation"):
+        assert poster[key] == study[key], f"copy config/config.yaml's {key}: into config/poster.yaml"
+
+
+def test_the_default_config_still_trains_two_downsamplings():
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    validate(config, str(SCHEMA))
+    assert TrainOptions.from_config(config, "faces").downsamplings == 2
+
+
+@pytest.mark.parametrize("value", [1, 5])
+def test_the_schema_refuses_downsamplings_outside_2_to_4(value):
+    config = copy.deepcopy(yaml.safe_load(POSTER.read_text()))
+    config["training"]["downsamplings"] = value
+    with pytest.raises(Exception, match="downsamplings"):
+        validate(config, str(SCHEMA))
+
+
+# --- the generator's downsamplings ---------------------------------------------------------------
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_three_downsamplings_give_the_posters_channels_and_halve_the_size_three_times(architecture):
+    generator = build_generator(architecture, base_filters=32, residual_blocks=0, downsamplings=3)
+    strided = strided_convolutions(generator)
+    assert [layer.filters for layer in strided] == [64, 128, 256]
+    first = next(layer for layer in generator.layers if isinstance(layer, layers.Conv2D))
+    assert first.filters == 32  # full size: 32 channels, then 64, 128, 256 at w/2, w/4, w/8
+    probe = build_generator(architecture, base_filters=4, residual_blocks=1, downsamplings=3)
+    sizes = [probe.get_layer(layer.name).output for layer in strided_convolutions(probe)]
+    shapes = keras.Model(probe.inputs, sizes)(np.zeros((1, 48, 40, 1), np.float32))
+    assert [tuple(s.shape[1:3]) for s in shapes] == [(24, 20), (12, 10), (6, 5)]
+    assert probe(np.zeros((1, 48, 40, 1), np.float32)).shape == (1, 48, 40, 3)
+    assert size_multiple(probe) == 8
+
+
+def test_an_image_size_that_three_downsamplings_cannot_halve_is_refused_clearly():
+    with pytest.raises(ValueError, match=r"image_size 132 is not a multiple of 8.*training\.downsamplings: 3.*128 or 136"):
+        check_image_size(132, 3)
+    check_image_size(132, 2)
+    check_image_size(136, 3)
+    with pytest.raises(ValueError, match=r"training\.downsamplings 5"):
+        build_generator("scribbler", base_filters=4, residual_blocks=1, downsamplings=5)
+
+
+# Measured from the code before the option existed (two downsamplings hard-coded), residual_blocks 1:
+# the default must keep building exactly these models, so saved models and the demo's numbers hold.
+BEFORE = {("scribbler", 4, 1): 11539, ("scribbler", 8, 1): 45251, ("scribbler", 4, 5): 11939,
+          ("sketchback", 4, 1): 8931, ("sketchback", 8, 1): 32835, ("sketchback", 4, 5): 10227}
+
+
+@pytest.mark.parametrize("architecture,base_filters,channels", sorted(BEFORE))
+def test_two_downsamplings_build_exactly_the_model_of_before(architecture, base_filters, channels):
+    default = build_generator(architecture, base_filters=base_filters, residual_blocks=1, input_channels=channels)
+    explicit = build_generator(architecture, base_filters=base_filters, residual_blocks=1, input_channels=channels,
+                               downsamplings=2)
+    assert default.count_params() == explicit.count_params() == BEFORE[architecture, base_filters, channels]
+    assert [layer.filters for layer in strided_convolutions(default)] == [2 * base_filters, 4 * base_filters]
+    assert ([type(layer).__name__ for layer in default.layers] == [type(layer).__name__ for layer in explicit.layers])
+    assert size_multiple(default) == 4
+
+
+def test_predicting_with_a_three_downsampling_model_pads_to_a_multiple_of_8():
+    generator = build_generator("scribbler", base_filters=4, residual_blocks=1, downsamplings=3)
+    sketch = np.full((50, 70), 255, np.uint8)  # a multiple of 2 but not of 4 or 8
+    photo = predict_photo(generator, sketch, max_side=None)
+    assert photo.shape == (50, 70, 3) and photo.dtype == np.uint8
