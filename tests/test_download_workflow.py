@@ -31,7 +31,7 @@ def study_config(base_url):
     for file, entry in celeba["files"].items():  # CelebA from the Google Drive imitation, as config.yaml has it
         entry["urls"] = [f"{base_url}/uc?export=download&id={DRIVE_IDS[file]}"]
     config["datasets"]["faces"].update(source=celeba, crop=[40, 19, 140, 140], shards={"train": 2, "val": 1, "test": 1})
-    config["datasets"]["buildings"].update(source={"name": "synthetic_buildings", "n_images": 12, "raw_size": 40},
+    config["datasets"]["buildings"].update(source={"name": "synthetic_buildings", "n_images": 12, "raw_size": 64},
                                            shards={"train": 1, "val": 1, "test": 1})
     config["datasets"]["zubud"] = {
         "source": source_block("zubud", FILES["zubud"], base_url, pin=False, n_images=20), "crop": None,

@@ -14,9 +14,9 @@ from snakemake_run import REPO, SNAKEFILE, planned_jobs
 
 TINY = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
 TINY["image_size"] = 32
-TINY["datasets"]["faces"].update(source={"name": "synthetic_faces", "n_images": 40, "raw_size": 40},
+TINY["datasets"]["faces"].update(source={"name": "synthetic_faces", "n_images": 40, "raw_size": 64},
                                  shards={"train": 2, "val": 1, "test": 1})
-TINY["datasets"]["buildings"].update(source={"name": "synthetic_buildings", "n_images": 30, "raw_size": 40},
+TINY["datasets"]["buildings"].update(source={"name": "synthetic_buildings", "n_images": 30, "raw_size": 64},
                                      shards={"train": 2, "val": 1, "test": 1}, augment={"copies": 2})
 TINY["training"].update(base_filters=4, residual_blocks=1, batch_size=8, jit_compile=False)
 TINY["models"]["faces"]["epochs"] = 2

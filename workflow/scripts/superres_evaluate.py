@@ -1,0 +1,15 @@
+# Log first, so messages of the libraries imported below land in the job log.
+from sketchback.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+
+from sketchback.superres import evaluate_superres
+
+i, p = snakemake.input, snakemake.params
+models = {model: {"generator": i[f"generator_{model}"], "method": method,
+                  "pairs": list(zip(i[f"photos_{model}"], i[f"sketches_{model}"]))}
+          for model, method in p.methods.items()}
+evaluate_superres(i.upsampler, list(i.photos), list(i.truths), models, snakemake.output.metrics,
+                  snakemake.output.examples, dataset=snakemake.wildcards.dataset, factor=p.factor, rows=p.rows,
+                  vgg_weights=p.vgg_weights, vgg_md5=p.vgg_md5, seed=p.seed,
+                  batch_size=snakemake.config["evaluation"]["batch_size"])

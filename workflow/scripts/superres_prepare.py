@@ -1,0 +1,11 @@
+# Log first, so messages of the libraries imported below land in the job log.
+from pathlib import Path
+
+from sketchback.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+
+from sketchback.superres import prepare_photos
+
+i, p = snakemake.input, snakemake.params
+prepare_photos(i.index, Path(i.manifest).parent, i.photos, snakemake.output[0], size=p.size, crop=p.crop)
