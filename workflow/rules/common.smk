@@ -311,6 +311,9 @@ def superres_outputs():
 
 def ablation_metrics():
     plan = config["ablation"]
+    # no ablation: in the config: the rules stay defined, nothing asks for them
+    if not plan:
+        return []
     return [
         f"results/evaluation/{model}/{plan['test_set']}/{style}/metrics.csv"
         for model in plan["variants"].values()
@@ -320,7 +323,8 @@ def ablation_metrics():
 
 def ablation_superres():
     """The super-resolution summary when the ablation shows its rows, else nothing."""
-    wanted = config["ablation"]["superres"] and config["superres"]["enabled"]
+    plan = config["ablation"]
+    wanted = plan and plan["superres"] and config["superres"]["enabled"]
     return ["results/report/superres_summary.csv"] if wanted else []
 
 
