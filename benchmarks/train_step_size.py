@@ -25,7 +25,7 @@ synthetic test images (default 64) in ``--eval-shards`` shard pairs (default 1),
 process; the peak is compared with the ``evaluate`` rule's ``mem_mb`` in workflow/profiles/default/config.yaml
 for that job's inputs.
 
-Usage: python benchmarks/train_step_size.py [--sizes 128 256] [--steps 5] [--warmup 2] [--batch 32]
+Usage: python benchmarks/train_step_size.py [--sizes 128 256] [--steps 5] [--warmup 2] [--batch 32] [--model faces_adversarial]
            [--eval-images 64] [--eval-shards 1] [--eval-generators tiny study] [--no-train] [--no-eval]
 """
 
@@ -90,23 +90,36 @@ def study_config(size: int, batch: int) -> dict:
 # --------------------------------------------------------------------------- the child processes
 
 
-def measure_training(size: int, batch: int, warmup: int, steps: int) -> dict:
+def discriminator_flops(discriminator, size: int) -> int:
+    """FLOPs of one forward pass of the two-input patch discriminator on one (sketch, photo) pair."""
+    import keras
+
+    from train_speed import forward_flops
+
+    pair = keras.Input((size, size, 4))
+    wrapped = keras.Model(pair, discriminator([pair[..., :1], pair[..., 1:]]))
+    return forward_flops(wrapped, (1, size, size, 4))
+
+
+def measure_training(size: int, batch: int, warmup: int, steps: int, model: str = "faces") -> dict:
     import sketchback  # noqa: F401  -- the project's TensorFlow CPU settings, before keras starts TensorFlow
     import keras
     import numpy as np
 
     from sketchback.data import photo_to_target, sketch_to_input
     from sketchback.options import RunSettings, TrainOptions
-    from sketchback.train import _build, _compile_setting
+    from sketchback.train import _build, _build_adversary, _compile_setting
     from train_speed import forward_flops
 
     baseline = rss_mib()
     config = study_config(size, batch)
-    options = TrainOptions.from_config(config, "faces")
+    options = TrainOptions.from_config(config, model)
     settings = RunSettings.from_config(config)
     name = f"{size}px"
     jit_compile = _compile_setting(options, settings, name)
     generator = _build(options, None, 1000, jit_compile, name)
+    adversary = _build_adversary(options, generator, jit_compile, name)
+    train_on_batch = (adversary.trainer if adversary else generator).train_on_batch
     built = rss_mib()
     rng = np.random.default_rng(0)
     x = sketch_to_input(rng.integers(0, 256, (batch, size, size), dtype=np.uint8))
@@ -114,13 +127,16 @@ def measure_training(size: int, batch: int, warmup: int, steps: int) -> dict:
     seconds = []
     for _ in range(warmup + steps):
         started = time.perf_counter()
-        logs = generator.train_on_batch(x, y, return_dict=True)
+        logs = train_on_batch(x, y, return_dict=True)
         float(logs["loss"])
         seconds.append(time.perf_counter() - started)
     peak = peak_rss_mib()
     extractor = generator.loss.extractor
     flops = 3 * forward_flops(generator, (1, size, size, 1)) + 3 * forward_flops(extractor, (1, size, size, 3))
-    return {"size": size, "batch": batch, "warmup": seconds[:warmup], "timed": seconds[warmup:],
+    if adversary:  # the discriminator on (sketch, photo) and (sketch, prediction), each forward and backward
+        flops += 6 * discriminator_flops(adversary.discriminator, size)
+    return {"size": size, "batch": batch, "model": model, "adversarial": options.adversarial,
+            "warmup": seconds[:warmup], "timed": seconds[warmup:],
             "baseline_mib": baseline, "built_mib": built, "peak_mib": peak, "gflop_per_image": flops / 1e9,
             "activation_mib": {"generator": layer_outputs(generator, (size, size, 1)) * batch * 4 / MIB,
                                "vgg": layer_outputs(extractor, (size, size, 3)) * batch * 4 / MIB},
@@ -194,7 +210,8 @@ def child(*args: str) -> dict:
 
 def print_training(results: list[dict]) -> None:
     r0 = results[0]
-    print(f"\nTraining step on this CPU ({r0['cpus']} cores, Keras {r0['keras']} on {r0['backend']}, "
+    adversarial = f", adversarial stage {r0['adversarial']}" if r0.get("adversarial") else ""
+    print(f"\nTraining step of models.{r0.get('model', 'faces')}{adversarial} on this CPU ({r0['cpus']} cores, Keras {r0['keras']} on {r0['backend']}, "
           f"TF_ENABLE_ONEDNN_OPTS={r0['onednn']}): scribbler f{r0['options']['base_filters']} "
           f"r{r0['options']['residual_blocks']} ({r0['parameters']:,} parameters), batch {r0['batch']}, float32, "
           f"no XLA, VGG16 feature loss with random filters; median and range of {len(r0['timed'])} timed steps "
@@ -285,6 +302,8 @@ def main():
                         help="default: config/config.yaml's evaluation.batch_size")
     parser.add_argument("--eval-generators", nargs="+", choices=list(EVAL_GENERATORS), default=["tiny"],
                         help="generators to evaluate with (at every size of --sizes)")
+    parser.add_argument("--model", default="faces", help="the config/config.yaml model whose options are timed "
+                        "(faces_adversarial: the generator and discriminator's joint step)")
     parser.add_argument("--no-eval", action="store_true", help="skip the evaluation measurements")
     parser.add_argument("--no-train", action="store_true", help="skip the training measurements")
     parser.add_argument("--child", choices=["train", "evaluate"], help=argparse.SUPPRESS)
@@ -295,7 +314,7 @@ def main():
         # forward_flops calls the functional models on a bare tensor; Keras warns that it expected a list
         warnings.filterwarnings("ignore", message="The structure of `inputs`")
     if args.child == "train":
-        print(json.dumps(measure_training(args.sizes[0], args.batch, args.warmup, args.steps)))
+        print(json.dumps(measure_training(args.sizes[0], args.batch, args.warmup, args.steps, args.model)))
         return
     if args.child == "evaluate":
         print(json.dumps(measure_evaluation(args.sizes[0], args.eval_images, args.eval_batch,
@@ -315,7 +334,7 @@ def main():
     results = []
     for size in [] if args.no_train else args.sizes:
         results.append(child("--child", "train", "--sizes", str(size), "--batch", str(batch), "--warmup",
-                             str(args.warmup), "--steps", str(args.steps)))
+                             str(args.warmup), "--steps", str(args.steps), "--model", args.model))
         r = results[-1]
         print(f"{size} px: steps {', '.join(f'{s:.2f}' for s in r['warmup'] + r['timed'])} s; peak "
               f"{r['peak_mib']:,.0f} MiB; load average {os.getloadavg()[0]:.1f}", flush=True)
