@@ -24,7 +24,7 @@ import socket
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 from pathlib import Path
@@ -32,7 +32,7 @@ from typing import Callable
 
 import numpy as np
 
-from sketchback.images import DEFAULT_MAX_PIXELS, declared_size
+from sketchback.images import DEFAULT_MAX_PIXELS
 
 log = logging.getLogger("sketchback.serve")
 
