@@ -32,3 +32,39 @@ rule evaluate:
         seed=config["seed"],
     script:
         "../scripts/evaluate.py"
+
+
+# A model with colour hints (models.<name>.hints) also meets each test set and style with each count
+# of evaluation.hint_strokes, the strokes drawn from the test photos as in training (seeded by dataset
+# row). One job per style runs every count; hints_0 is the evaluation above (no hints).
+rule evaluate_hints:
+    input:
+        model="results/models/{model}/generator.keras",
+        mean="results/prepared/{dataset}/mean_train.npy",
+        photos=lambda wc: [photo for photo, _ in pairs(wc.dataset, wc.method, "test")],
+        sketches=lambda wc: [
+            sketch for _, sketch in pairs(wc.dataset, wc.method, "test")
+        ],
+        weights=metric_weights,
+    output:
+        metrics=expand(
+            "results/evaluation/{{model}}/{{dataset}}/{{method}}/hints_{n}/metrics.csv",
+            n=config["evaluation"]["hint_strokes"],
+        ),
+        grids=expand(
+            "results/evaluation/{{model}}/{{dataset}}/{{method}}/hints_{n}/grid.png",
+            n=config["evaluation"]["hint_strokes"],
+        ),
+    log:
+        "results/logs/evaluate_hints/{model}/{dataset}/{method}.log",
+    benchmark:
+        "results/benchmarks/evaluate_hints/{model}/{dataset}/{method}.tsv"
+    params:
+        counts=config["evaluation"]["hint_strokes"],
+        hint_params=lambda wc: config["models"][wc.model]["hints"],
+        grid_rows=config["evaluation"]["grid_rows"],
+        vgg_weights=config["training"]["vgg_weights"],
+        vgg_md5=config["training"]["vgg_md5"],
+        seed=config["seed"],
+    script:
+        "../scripts/evaluate_hints.py"

@@ -1,5 +1,5 @@
 # Stage 8: the study's report, organised like a paper (snakemake --report): 1 Data, 2 Sketches,
-# 3 Training, 4 Evaluation, 5 Cross-style. Categories are numbered because the report sorts them.
+# 3 Training, 4 Evaluation, 5 Cross-style, 7 Colour hints (models with models.<name>.hints). Categories are numbered because the report sorts them.
 
 
 # Small and quick: run where Snakemake runs, not as cluster jobs.
@@ -9,6 +9,7 @@ localrules:
     loss_curves,
     cross_style,
     data_overview,
+    hint_table,
 
 
 rule data_overview:
@@ -120,7 +121,8 @@ rule summarize:
         [
             f"results/evaluation/{model}/{dataset}/{method}/metrics.csv"
             for model, dataset, method in evaluations()
-        ],
+        ]
+        + hint_evaluations(),
     output:
         report(
             "results/report/metrics_summary.csv",
@@ -180,3 +182,50 @@ rule cross_style:
         dpi=config["evaluation"]["poster"]["dpi"],
     script:
         "../scripts/cross_style.py"
+
+
+rule hint_table:
+    input:
+        "results/report/metrics_summary.csv",
+    output:
+        report(
+            "results/report/hints.csv",
+            caption="../report/hint_table.rst",
+            category="7 Colour hints",
+        ),
+    log:
+        "results/logs/report/hint_table.log",
+    benchmark:
+        "results/benchmarks/report/hint_table.tsv"
+    params:
+        models=hint_models(config),
+    script:
+        "../scripts/hint_table.py"
+
+
+rule hint_figure:
+    input:
+        model="results/models/{model}/generator.keras",
+        photos=lambda wc: [photo for photo, _ in hint_figure_pairs(wc)],
+        sketches=lambda wc: [sketch for _, sketch in hint_figure_pairs(wc)],
+    output:
+        report(
+            "results/report/hints/{model}/{dataset}.png",
+            caption="../report/hint_figure.rst",
+            category="7 Colour hints",
+            labels={"model": "{model}", "test set": "{dataset}"},
+        ),
+    log:
+        "results/logs/report/hints/{model}/{dataset}.log",
+    benchmark:
+        "results/benchmarks/report/hint_figure/{model}/{dataset}.tsv"
+    params:
+        style=lambda wc: config["models"][wc.model]["methods"][0],
+        counts=[0] + config["evaluation"]["hint_strokes"],
+        hint_params=lambda wc: config["models"][wc.model]["hints"],
+        seed=config["seed"],
+        rows=config["evaluation"]["poster"]["rows"],
+        width=config["evaluation"]["poster"]["width"],
+        dpi=config["evaluation"]["poster"]["dpi"],
+    script:
+        "../scripts/hint_figure.py"

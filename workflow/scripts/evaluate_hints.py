@@ -1,0 +1,13 @@
+# Log first, so messages of the libraries imported below land in the job log.
+from sketchback.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+
+from sketchback.evaluate import evaluate
+
+i, w, p, out = snakemake.input, snakemake.wildcards, snakemake.params, snakemake.output
+for count, metrics, grid in zip(p.counts, out.metrics, out.grids):
+    evaluate(i.model, list(zip(i.photos, i.sketches)), i.mean, metrics, grid, model_name=w.model,
+             dataset=w.dataset, method=w.method, grid_rows=p.grid_rows,
+             batch_size=snakemake.config["evaluation"]["batch_size"], vgg_weights=p.vgg_weights,
+             vgg_md5=p.vgg_md5, seed=p.seed, hint_strokes=count, hint_params=p.hint_params)
