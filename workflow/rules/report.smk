@@ -1,5 +1,6 @@
 # Stage 8: the study's report, organised like a paper (snakemake --report): 1 Data, 2 Sketches,
-# 3 Training, 4 Evaluation, 5 Cross-style, 7 Colour hints (models with models.<name>.hints). Categories are numbered because the report sorts them.
+# 3 Training, 4 Evaluation, 5 Cross-style, 7 Colour hints (models with models.<name>.hints).
+# Categories are numbered because the report sorts them.
 
 
 # Small and quick: run where Snakemake runs, not as cluster jobs.
