@@ -2,7 +2,6 @@
 ``downsamplings`` option (3 for the poster's 32-64-128-256 figure; 2, the default, unchanged)."""
 
 import copy
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -125,3 +124,20 @@ def test_predicting_with_a_three_downsampling_model_pads_to_a_multiple_of_8():
     sketch = np.full((50, 70), 255, np.uint8)  # a multiple of 2 but not of 4 or 8
     photo = predict_photo(generator, sketch, max_side=None)
     assert photo.shape == (50, 70, 3) and photo.dtype == np.uint8
+
+
+def test_training_builds_the_configured_depth_and_refuses_a_size_it_cannot_halve(tmp_path):
+    from sketchback.options import RunSettings
+    from sketchback.train import train
+    from test_train import TINY, write_pairs
+
+    pairs = write_pairs(tmp_path, counts=(8, 4), size=16)
+    options = TrainOptions(**{**TINY, "epochs": 1, "downsamplings": 3})
+    train(pairs[:1], pairs[1:], tmp_path / "m" / "generator.keras", tmp_path / "m" / "history.csv", options,
+          RunSettings(), name="poster")
+    saved = keras.models.load_model(tmp_path / "m" / "generator.keras", compile=False)
+    assert size_multiple(saved) == 8
+    with pytest.raises(ValueError, match=r"image_size 20 .*training\.downsamplings: 3"):
+        train(pairs[:1], pairs[1:], tmp_path / "n" / "generator.keras", tmp_path / "n" / "history.csv",
+              TrainOptions(**{**TINY, "image_size": 20, "downsamplings": 3}), RunSettings(), name="poster")
+    assert not (tmp_path / "n").exists()
