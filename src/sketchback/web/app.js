@@ -4,7 +4,7 @@
 const $ = (id) => document.getElementById(id);
 const sketch = $("sketch"), hints = $("hints"), photo = $("photo"), status = $("status");
 const ink = sketch.getContext("2d"), tint = hints.getContext("2d");
-const state = { models: {}, history: [], last: null, busy: false, again: false, timer: 0, shown: 0 };
+const state = { models: {}, history: [], last: null, busy: false, again: false, file: null, timer: 0, shown: 0 };
 
 function say(text, error = false) {
   status.textContent = text;
@@ -100,7 +100,7 @@ function schedule() {  // a request shortly after the stroke ends
 const blob = (canvas) => new Promise((done) => canvas.toBlob(done, "image/png"));
 
 async function send(file = null) {
-  if (state.busy) { state.again = true; return; }
+  if (state.busy) { state.again = true; state.file = file || state.file; return; }
   state.busy = true;
   const name = $("model").value, form = new FormData();
   form.append("model", name);
@@ -115,7 +115,11 @@ async function send(file = null) {
     say(error.message, true);
   } finally {
     state.busy = false;
-    if (state.again) { state.again = false; send(); } else if (!state.timer) photo.dataset.pending = "false";
+    if (state.again) {  // what was drawn (or uploaded) meanwhile, in one request
+      const next = state.file;
+      Object.assign(state, { again: false, file: null });
+      send(next);
+    } else if (!state.timer) photo.dataset.pending = "false";
   }
 }
 
