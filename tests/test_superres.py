@@ -252,6 +252,7 @@ def tiny_study() -> dict:
     config["training"].update(base_filters=4, residual_blocks=1, batch_size=8)
     config["evaluation"].update(styles=["pencil"], grid_rows=2)
     config["superres"].update(filters=4, batch_size=4)
+    config["ablation"] = None  # its variants are models this study leaves out
     return config
 
 
