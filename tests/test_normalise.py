@@ -362,13 +362,16 @@ def test_config_check_names_a_bad_normalised_style(styles, normalise, message):
 
 
 def test_adding_a_normalised_style_plans_only_its_rules_evaluation_and_report(tmp_path):
-    """A finished demo (outputs touched) plus xdog_normalised: only the normalise jobs, their
-    evaluation and the report rules; the sketch rule does not claim the normalised shards."""
+    """A finished demo (every output present, made in DAG order) plus two normalised styles: only
+    the normalise jobs, their evaluation and the report rules; the sketch rule does not claim the
+    normalised shards (an ambiguous DAG would fail the dry run)."""
     config = copy.deepcopy(DEMO)
-    assert "xdog_normalised" in config["evaluation"]["styles"]  # the demo has them; take them out first
+    assert "style_normalised" in config["evaluation"]["styles"]  # the demo has one; take it out first
     config["evaluation"]["styles"] = ["pencil", "xdog", "style"]
-    touched = snakemake_run.snakemake(tmp_path, config, "--touch", "--cores", "1", timeout=300)
-    assert touched.returncode == 0, touched.stderr[-3000:]
+    jobs = planned_jobs(snakemake_run.snakemake(tmp_path, config, "-n", timeout=300))
+    for output in (path for outputs in jobs.values() for job in outputs for path in job.split(", ") if path):
+        (tmp_path / output).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / output).touch()  # jobs are listed inputs first, so each output is newer than its inputs
     assert planned_jobs(snakemake_run.snakemake(tmp_path, config, "-n", timeout=300)) == {}
     config["evaluation"]["styles"] = ["pencil", "xdog", "xdog_normalised", "style", "style_normalised"]
     jobs = planned_jobs(snakemake_run.snakemake(tmp_path, config, "-n", timeout=300))
@@ -376,6 +379,12 @@ def test_adding_a_normalised_style_plans_only_its_rules_evaluation_and_report(tm
                                       "poster_grid", "sketch_examples", "normalise_effect", "all"}
     assert sorted(jobs["normalise"]) == [f"results/sketches/{d}/{s}_normalised/test/000.npz"
                                          for d in ("buildings", "faces") for s in ("style", "xdog")]
+    # asked for directly, a normalised shard is rule normalise's alone: without its wildcard constraint
+    # the sketch rule also matches it and fails on the unknown sketch method (InputFunctionException)
+    target = "results/sketches/faces/xdog_normalised/test/000.npz"
+    direct = snakemake_run.snakemake(tmp_path, config, "-n", target, timeout=300)
+    assert planned_jobs(direct) == {"normalise": [target]}
+    assert "Exception" not in direct.stdout + direct.stderr
     models = {model: spec["test_on"] for model, spec in config["models"].items()}
     assert sorted(jobs["evaluate"]) == sorted(
         f"results/evaluation/{m}/{d}/{s}_normalised/metrics.csv, results/evaluation/{m}/{d}/{s}_normalised/grid.png"
