@@ -131,8 +131,11 @@ def read_grey(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> 
 
 
 def predict_photo(generator, sketch_grey: np.ndarray, max_side: int | None = DEFAULT_MAX_SIDE,
-                  size: int | None = None) -> np.ndarray:
+                  size: int | None = None, hints: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Run a generator on one grey uint8 sketch of any size; returns uint8 RGB of the same size.
+
+    hints: colour hints for a model that takes them (``sketchback.hints``): float32 RGB (H, W, 3)
+    in [0, 1] and mask (H, W, 1), at the sketch's size, scaled and padded with it; None: none.
 
     The model runs at the sketch's own size, or with its longer side scaled to ``size`` (e.g. the
     image size the model was trained at), or scaled down to ``max_side`` when it is larger; the
@@ -142,6 +145,7 @@ def predict_photo(generator, sketch_grey: np.ndarray, max_side: int | None = DEF
     import cv2
 
     from sketchback.data import sketch_to_input
+    from sketchback.hints import hint_input, resize_hints, takes_hints
     from sketchback.model import size_multiple
 
     h, w = sketch_grey.shape
@@ -156,7 +160,14 @@ def predict_photo(generator, sketch_grey: np.ndarray, max_side: int | None = DEF
     padded = np.pad(work, ((0, -wh_ % multiple), (0, -ww_ % multiple)), constant_values=255)
     # An eager call, not predict(): predict() retraces per size and, after a few sizes, relaxes
     # the traced shape to (None, None), which the bilinear upsampling layer cannot trace.
-    photo = np.asarray(generator(sketch_to_input(padded[None]), training=False))[0, :wh_, :ww_]
+    x = sketch_to_input(padded[None])
+    if takes_hints(generator):
+        rgb, mask = resize_hints(*hints, (ww_, wh_)) if hints is not None else (None, None)
+        pad = ((0, -wh_ % multiple), (0, -ww_ % multiple), (0, 0))
+        x = hint_input(x, *(None if part is None else np.pad(part, pad)[None] for part in (rgb, mask)))
+    elif hints is not None:
+        raise ValueError(f"the model {generator.name!r} takes no colour hints (it was trained without them)")
+    photo = np.asarray(generator(x, training=False))[0, :wh_, :ww_]
     photo = (np.clip(photo, 0, 1) * 255 + 0.5).astype(np.uint8)
     if photo.shape[:2] != (h, w):
         photo = cv2.resize(photo, (w, h), interpolation=cv2.INTER_CUBIC if scale < 1 else cv2.INTER_AREA)
@@ -293,14 +304,20 @@ def cmd_predict(args) -> int:
     if not args.normalise and (args.reference or args.set):
         raise ValueError("--reference and --set are settings of the normaliser: add --normalise")
     normalise = normaliser(args) if args.normalise else None
+    hint_file = hint_files(args.hints, source, generator, args.model) if args.hints else (lambda path: None)
 
     def convert(path: Path) -> tuple[np.ndarray, str]:
+        from sketchback.hints import read_hint_file
+
         grey = read_grey(path, args.max_pixels)
+        hints_path = hint_file(path)
+        hints = read_hint_file(hints_path, grey.shape) if hints_path else None
         if normalise:  # strokes matched at the size the model runs at
             grey = normalise(grey, scale=max(grey.shape) / model_side(grey.shape, args.max_side, args.size))
-        photo = predict_photo(generator, grey, max_side=args.max_side, size=args.size)
+        photo = predict_photo(generator, grey, max_side=args.max_side, size=args.size, hints=hints)
         result = np.concatenate([cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB), photo], axis=1) if args.side_by_side else photo
-        return result, f"{grey.shape[1]}x{grey.shape[0]} px"
+        given = f", hints {hints_path.name}" if hints_path else ", no hint file" if args.hints else ""
+        return result, f"{grey.shape[1]}x{grey.shape[0]} px{given}"
 
     start = time.perf_counter()
     failed = convert_files(images, targets, convert)
@@ -308,6 +325,39 @@ def cmd_predict(args) -> int:
         print(f"{len(images) - len(failed)} of {len(images)} sketches turned into photos in {out} "
               f"({time.perf_counter() - start:.1f} s)", file=sys.stderr)
     return report_failures(failed, len(images), "sketches")
+
+
+def hint_files(hints: str, source: Path, generator, model: str):
+    """For ``predict --hints HINTS``: a function sketch path -> its hint file, or None (no hints).
+
+    HINTS is one RGBA image (for one sketch) or a folder of them matched to the sketches by file
+    name without suffix (a sketch with no match gets no hints; two matches, a.png and a.webp, are
+    an error for that sketch only). Raises ValueError when the model takes no hints or HINTS does
+    not fit SKETCH.
+    """
+    from sketchback.hints import takes_hints
+
+    hints_path = Path(hints)
+    if not takes_hints(generator):
+        raise ValueError(f"--hints: {model} takes no colour hints (a model trained with models.<name>.hints does)")
+    if not hints_path.exists():
+        raise FileNotFoundError(f"--hints {hints_path} does not exist")
+    if not hints_path.is_dir():
+        if source.is_dir():
+            raise ValueError(f"--hints {hints_path} is one file but {source} is a folder of sketches; give a folder "
+                             f"of hint images named like the sketches")
+        return lambda path: hints_path
+    by_stem: dict[str, list[Path]] = {}
+    for candidate in find_images(hints_path):
+        by_stem.setdefault(candidate.stem, []).append(candidate)
+
+    def lookup(path: Path) -> Path | None:
+        matches = by_stem.get(path.stem, [])
+        if len(matches) > 1:
+            raise ValueError(f"{path}: several hint files match it ({', '.join(m.name for m in matches)}); keep one")
+        return matches[0] if matches else None
+
+    return lookup
 
 
 def cmd_sketch(args) -> int:
@@ -438,6 +488,10 @@ def _add_predict(sub) -> None:
                    help="bring the sketch toward the training style first, as `sketchback normalise` does (at the "
                         "size the model runs at)")
     _add_normaliser_options(p)
+    p.add_argument("--hints", metavar="HINTS",
+                   help="colour hints for a model trained with them: an RGBA image of the sketch's size, "
+                        "transparent where there is no hint (each opaque pixel asks for its colour there), or a "
+                        "folder of them named like the sketches (a sketch without one gets no hints)")
     _add_max_pixels(p)
     p.set_defaults(func=cmd_predict)
 
@@ -524,6 +578,41 @@ def _add_serve(sub) -> None:
     s.set_defaults(func=cmd_serve)
 
 
+def cmd_export(args) -> int:
+    from sketchback.export import MissingDependency, export_model
+
+    try:
+        report = export_model(args.model, args.out, args.format, seed=args.seed)
+    except MissingDependency as exc:
+        print(f"sketchback: error: {exc}", file=sys.stderr)
+        return 1
+    print(report.summary(), file=sys.stderr)
+    return 0
+
+
+def _add_export(sub) -> None:
+    from sketchback.export import CHECK_SHAPES, FORMATS, TOLERANCE
+
+    shapes = " and ".join(f"{n}x{h}x{w}" for n, h, w in CHECK_SHAPES)
+    e = sub.add_parser("export", help="export a generator to ONNX, TFLite or a TensorFlow SavedModel",
+                       description=f"Export a trained generator for use without Sketchback: float32 in and out, any "
+                                   f"batch and any height and width that are multiples of 4 (2 ** the model's downsamplings: 8 or 16 "
+                                   f"with training.downsamplings 3 or 4) in all three formats "
+                                   f"(input (N, H, W, C) in [0, 1], C as the model takes: 1, or 5 with colour hints; "
+                                   f"output (N, H, W, 3) in [0, 1]). The export is run in its own runtime "
+                                   f"(onnxruntime, the LiteRT/TFLite interpreter, TensorFlow) on seeded random sketches "
+                                   f"(N x H x W: {shapes}) and must match the Keras model within {TOLERANCE:g}, else "
+                                   f"nothing is written. ONNX needs the export extra: pip install 'sketchback[export]'.")
+    e.add_argument("model", help="a generator .keras file, e.g. results/models/faces/generator.keras")
+    e.add_argument("--format", required=True, choices=FORMATS, help="onnx: a .onnx file; tflite: a .tflite file; "
+                                                                    "saved_model: a folder")
+    e.add_argument("--out", default=None, metavar="PATH",
+                   help="where to write it (default: beside the model, generator.onnx, generator.tflite or "
+                        "generator_saved_model/); an existing export there is replaced")
+    e.add_argument("--seed", type=int, default=0, help="seed of the random sketches the export is checked on")
+    e.set_defaults(func=cmd_export)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sketchback", description=plain(__doc__))
     parser.add_argument("--version", action="version", version=f"sketchback {version('sketchback')}")
@@ -532,6 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sketch(sub)
     _add_normalise(sub)
     _add_serve(sub)
+    _add_export(sub)
     return parser
 
 
