@@ -226,6 +226,18 @@ def test_bad_superres_config_names_the_key(mutate, message):
     assert message in str(error.value)
 
 
+def test_the_full_study_upscales_only_what_has_a_truth_at_256_px():
+    """config/config.yaml: ZuBuD (640x480 photos) yes; CelebA's 140 px crop box cannot hold 256 px."""
+    from sketchback.superres import superres_models, superres_test_sets
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    check_superres(config)
+    assert superres_test_sets(config) == ["zubud"] and superres_models(config) == ["buildings"]
+    config["superres"]["models"].append("faces")
+    with pytest.raises(ConfigError, match="datasets.celeba.crop box gives 140 px"):
+        check_superres(config)
+
+
 def test_a_disabled_stage_checks_nothing_and_models_with_hints_are_left_out_by_default():
     config = demo_config()
     config["datasets"]["faces"]["source"]["raw_size"] = 40
