@@ -24,6 +24,7 @@ from sketchback.superres import (
     build_upsampler,
     check_superres,
     downscale,
+    evaluate_superres,
     load_upsampler,
     prepare_photos,
     superres_summary,
@@ -146,6 +147,41 @@ def test_photos_below_the_truth_size_are_refused_naming_the_file(prepared, tmp_p
     with pytest.raises(ValueError, match=r"images/.*is 48 px, below the 64 px of the super-resolution truth"):
         prepare_photos(prepared / "index.csv", prepared / "raw", prepared / "test0.npz", tmp_path / "x.npz", size=64)
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_evaluation_scores_photos_and_predictions_against_the_truth(tmp_path, faces):
+    from sketchback.model import build_generator
+
+    big = faces[:12]  # the truth at 32 px; the "prepared" photos at 16 px; two test shards
+    small = np.rint(downscale(big, 2) * 255).astype(np.uint8)
+    truths = [write_shard(tmp_path / f"t{k}.npz", big[k * 6:(k + 1) * 6], k * 6) for k in (0, 1)]
+    photos = [write_shard(tmp_path / f"p{k}.npz", small[k * 6:(k + 1) * 6], k * 6) for k in (0, 1)]
+    for k, photo in enumerate(photos):  # sketches of the first 4 images of each shard only (a subset style)
+        save_npz(tmp_path / f"s{k}.npz", sketches=small[k * 6:k * 6 + 4, ..., 0],
+                 names=load_npz(photo)["names"][:4])
+    build_generator("scribbler", 4, 1).save(tmp_path / "generator.keras")
+    build_upsampler(2, 4, 1).save(tmp_path / "up.keras")
+    models = {"faces": {"generator": tmp_path / "generator.keras", "method": "pencil",
+                        "pairs": [(photos[k], tmp_path / f"s{k}.npz") for k in (0, 1)]}}
+    frame = evaluate_superres(tmp_path / "up.keras", photos, truths, models, tmp_path / "m.csv", tmp_path / "e.png",
+                              dataset="faces", factor=2, rows=3, batch_size=4)
+    assert list(frame.columns[:4]) == ["model", "dataset", "method", "image"]
+    assert {f"{m}_{u}" for m in ("psnr", "ssim", "feature_distance") for u in ("bicubic", "superres")} <= set(frame)
+    assert len(frame[frame.model == PHOTOS]) == 12 and len(frame[frame.model == "faces"]) == 8
+    rows = frame[frame.model == PHOTOS]
+    expected = image_metrics(bicubic(small.astype(np.float32) / 255, 2), big)["psnr"]
+    np.testing.assert_allclose(rows["psnr_bicubic"], expected, rtol=1e-6)
+    # an untrained upsampler is bicubic: the same scores
+    np.testing.assert_allclose(rows["psnr_superres"], rows["psnr_bicubic"], rtol=1e-4)
+    assert list(frame[frame.model == "faces"]["image"]) == [f"images/{r:05d}.png" for r in (0, 1, 2, 3, 6, 7, 8, 9)]
+    assert pd.read_csv(tmp_path / "m.csv").shape == frame.shape
+    import cv2
+
+    figure = cv2.imread(str(tmp_path / "e.png"))
+    assert figure is not None and figure.shape[1] >= 5 * 32  # faces bicubic | super-res. | photo x2 | truth
+    with pytest.raises(ValueError, match="truth shards"):
+        evaluate_superres(tmp_path / "up.keras", photos[:1], truths, models, tmp_path / "x.csv", tmp_path / "x.png",
+                          dataset="faces", factor=2)
 
 
 # --------------------------------------------------------------------------- the summary

@@ -435,17 +435,20 @@ class _Scorer:
     cells: dict  # (column label, image name) -> uint8 image
 
     def score(self, frame: pd.DataFrame, low: np.ndarray, truth_u8: np.ndarray, label: str) -> pd.DataFrame:
+        from sketchback.evaluate import images_per_call
         from sketchback.metrics import feature_distance, image_metrics
 
         truth = truth_u8.astype(np.float32) / 255.0
-        upscaled = {"bicubic": bicubic(low, self.factor), "superres": upscale(self.upsampler, low, self.batch_size)}
+        # as the evaluate rule: fewer images per call at big sizes, so memory stays as at 128 px
+        per_call = images_per_call(self.batch_size, *truth.shape[1:3])
+        upscaled = {"bicubic": bicubic(low, self.factor), "superres": upscale(self.upsampler, low, per_call)}
         if upscaled["superres"].shape != truth.shape:
             raise ValueError(f"{label}: upscaled images are {upscaled['superres'].shape[1:]}, the truth "
                              f"{truth.shape[1:]}; rerun superres_prepare and superres_train")
         for upscaler, images in upscaled.items():
             for metric, values in image_metrics(images, truth).items():
                 frame[f"{metric}_{upscaler}"] = values
-            frame[f"feature_distance_{upscaler}"] = feature_distance(self.extractor, images, truth, self.batch_size)
+            frame[f"feature_distance_{upscaler}"] = feature_distance(self.extractor, images, truth, per_call)
             for j, name in enumerate(frame["image"]):
                 if name in self.shown:
                     self.cells[(f"{label}: {upscaler}", name)] = (images[j] * 255.0 + 0.5).astype(np.uint8)
