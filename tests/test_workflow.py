@@ -42,7 +42,9 @@ def test_demo_dag_makes_every_result(study):
     summary = pd.read_csv(results / "report" / "metrics_summary.csv")
     assert set(zip(summary.model, summary.dataset, summary.method)) == {
         ("faces", "faces", "pencil"), ("faces", "faces", "xdog"), ("faces", "faces", "style"),
-        ("buildings", "buildings", "pencil"), ("buildings", "buildings", "xdog"), ("buildings", "buildings", "style")}
+        ("faces", "faces", "style_normalised"), ("buildings", "buildings", "pencil"),
+        ("buildings", "buildings", "xdog"), ("buildings", "buildings", "style"),
+        ("buildings", "buildings", "style_normalised")}
     for column in ("ssim_prediction", "ssim_sketch", "ssim_mean_image", "psnr_prediction"):
         assert summary[column].between(-1, 100).all()
         assert (summary[f"{column}_lo"] <= summary[column]).all() and (summary[column] <= summary[f"{column}_hi"]).all()
@@ -55,7 +57,8 @@ def test_demo_dag_makes_every_result(study):
     cross = pd.read_csv(results / "report" / "cross_style.csv")
     for model in ("faces", "buildings"):  # styles in evaluation.styles order; trained on pencil only
         rows = cross[cross.model == model]
-        assert list(zip(rows["style"], rows.seen_style)) == [("pencil", True), ("xdog", False), ("style", False)]
+        assert list(zip(rows["style"], rows.seen_style)) == [("pencil", True), ("xdog", False), ("style", False),
+                                                             ("style_normalised", False)]
     assert (cross["feature_distance"] > 0).all() and (cross["feature_distance_lo"] <= cross["feature_distance"]).all()
     for model in ("faces", "buildings"):  # poster grids: sketch | prediction per style, then the truth
         poster = cv2.imread(str(results / "report" / "poster" / model / f"{model}.png"))
@@ -172,7 +175,7 @@ def test_thread_counts_rerun_nothing(study):
 
 
 REPORT = {"summarize", "ssim_chart", "cross_style", "poster_grid", "all"}
-RETRAIN = {"train", "evaluate", "loss_curves"} | REPORT
+RETRAIN = {"train", "evaluate", "loss_curves", "normalise_effect"} | REPORT
 BOTH_MODELS = ["buildings", "faces"]
 UPSTREAM = {"download", "split", "prepare", "mean_image", "sketch", "augment"}
 
@@ -188,10 +191,13 @@ SCIENCE = [
     ("training.base_filters", 8, RETRAIN, BOTH_MODELS),
     ("training.batch_size", 4, RETRAIN, BOTH_MODELS),
     ("training.mixed_precision", True, RETRAIN, BOTH_MODELS),
-    ("image_size", 36, UPSTREAM - {"download", "split"} | RETRAIN | {"data_overview", "sketch_examples"}, BOTH_MODELS),
-    ("sketch.pencil.blur_ksize", 11, {"sketch", "augment", "sketch_examples"} | RETRAIN, BOTH_MODELS),
+    ("image_size", 36, UPSTREAM - {"download", "split"} | RETRAIN | {"data_overview", "sketch_examples", "normalise"},
+     BOTH_MODELS),
+    # pencil is also the normaliser's reference style
+    ("sketch.pencil.blur_ksize", 11, {"sketch", "augment", "sketch_examples", "normalise"} | RETRAIN, BOTH_MODELS),
     ("sketch.xdog.sigma", 1.1, {"sketch", "evaluate", "sketch_examples"} | REPORT, []),
     ("datasets.buildings.augment.copies", 1, {"augment"} | RETRAIN, ["buildings"]),
+    ("normalise.background", 0.2, {"normalise", "evaluate", "normalise_effect", "sketch_examples"} | REPORT, []),
     ("evaluation.styles", ["pencil", "xdog"], {"cross_style", "summarize", "ssim_chart", "poster_grid",
                                                "sketch_examples", "all"}, []),
 ]
