@@ -12,7 +12,7 @@ import yaml
 from snakemake_run import REPO, planned_jobs
 
 from sketchback import cli
-from sketchback.config import ConfigError, check_config, evaluation_plan
+from sketchback.config import ConfigError, check_config, evaluation_plan, evaluation_styles
 from sketchback.metrics import ssim
 from sketchback.normalise_effect import normalise_effect
 from sketchback.normalise import (
@@ -348,6 +348,15 @@ def test_config_accepts_normalised_styles_and_plans_them():
     config = demo_with(["pencil", "xdog", "xdog_normalised", "style_normalised"])
     check_config(config)
     assert ("faces", "faces", "xdog_normalised") in evaluation_plan(config)
+
+
+def test_handdrawn_normalised_only_for_test_sets_with_handdrawn_sketches():
+    study = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    assert "handdrawn_normalised" in study["evaluation"]["styles"]
+    check_config(study)
+    assert "handdrawn_normalised" in evaluation_styles(study, "cuhk")
+    assert "handdrawn_normalised" not in evaluation_styles(study, "celeba")
+    assert "xdog_normalised" in evaluation_styles(study, "celeba")
 
 
 @pytest.mark.parametrize("styles, normalise, message", [
