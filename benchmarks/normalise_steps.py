@@ -1,6 +1,7 @@
 """Which steps of the sketch normaliser help: each demo model on its test set in each style, raw and
 normalised with each combination of steps, SSIM and PSNR of the prediction with the paired change
-(normalised - raw, 95% bootstrap CI). Also the normaliser's time per image at 64, 128 and 256 px.
+(normalised - raw, 95% bootstrap CI); pencil sketches on shaded, tinted paper and normalised back;
+the normaliser's time per image at 64, 128 and 256 px.
 
 Usage: python benchmarks/normalise_steps.py RESULTS   (RESULTS: the results/ folder of a finished demo)
 Prints a Markdown table (README, "The cross-style matrix").
@@ -15,7 +16,7 @@ import pandas as pd
 
 from sketchback.data import sketch_to_input
 from sketchback.evaluate import load_generator, predict
-from sketchback.metrics import image_metrics
+from sketchback.metrics import image_metrics, ssim
 from sketchback.normalise import builtin_reference, measure_style, normalise_sketch
 from sketchback.normalise_effect import paired_change
 from sketchback.sketch import xdog
@@ -56,6 +57,21 @@ def ablation(results: Path) -> None:
                   f"{raw.psnr_prediction.mean():.1f} | " + " | ".join(cells) + " |", flush=True)
 
 
+def shaded_paper(results: Path) -> None:
+    """The faces test set's pencil sketches put on cream paper (grey 225) that darkens to 60%
+    toward one corner, and normalised (paper step) back: how far from the originals."""
+    target = measure_style(np.load(results / "sketches" / "faces" / "pencil" / "train" / "000.npz")["sketches"][:256])
+    pencil = np.load(results / "sketches" / "faces" / "pencil" / "test" / "000.npz")["sketches"]
+    yy, xx = np.mgrid[:pencil.shape[1], :pencil.shape[2]] / (pencil.shape[1] - 1.0)
+    paper = 225.0 * (1.0 - 0.4 * (xx + yy) / 2.0)
+    shaded = np.clip(np.rint(pencil / 255.0 * paper), 0, 255).astype(np.uint8)
+    for name, sketches in (("shaded", shaded), ("normalised", [normalise_sketch(g, target) for g in shaded])):
+        sketches = np.asarray(sketches)
+        similarity = np.mean([ssim(a / 255.0, b / 255.0) for a, b in zip(sketches, pencil)])
+        print(f"{name}: {np.abs(sketches.astype(int) - pencil).mean():.1f} grey levels from the pencil sketches, "
+              f"SSIM {similarity:.3f} ({len(pencil)} sketches)")
+
+
 def speed() -> None:
     target = builtin_reference()
     for size in (64, 128, 256):
@@ -71,4 +87,5 @@ def speed() -> None:
 
 if __name__ == "__main__":
     ablation(Path(sys.argv[1]))
+    shaded_paper(Path(sys.argv[1]))
     speed()
