@@ -45,9 +45,11 @@ def check_ablation(config: dict) -> None:
         if test_set not in models[model]["test_on"]:
             raise ConfigError(f"ablation.variants.{label}: model {model!r} is not tested on {test_set!r}; add it to "
                               f"models.{model}.test_on or change ablation.test_set")
+    from sketchback.superres import superres_models
+
     superres = config.get("superres") or {}
     baseline = next(iter(plan["variants"].values()))
-    if plan["superres"] and superres.get("enabled") and baseline not in superres["models"]:
+    if plan["superres"] and superres.get("enabled") and baseline not in superres_models(config):
         raise ConfigError(f"ablation.superres: the baseline {baseline!r} is not in superres.models; add it there "
                           f"(its predictions are shown at twice the size) or set ablation.superres: false")
     for style in plan["styles"]:
