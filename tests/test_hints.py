@@ -116,6 +116,9 @@ def test_a_widened_model_with_an_empty_mask_is_the_sketch_only_model(architectur
     sketches = np.random.default_rng(0).random((3, SIZE, SIZE, 1)).astype(np.float32)
     expected = np.asarray(source(sketches, training=False))
     np.testing.assert_allclose(np.asarray(wide(hint_input(sketches), training=False)), expected, atol=1e-5)
+    # the new channels' weights start at zero: before fine-tuning, hints change nothing either
+    rgb, mask = np.full((3, SIZE, SIZE, 3), 0.7, np.float32), np.ones((3, SIZE, SIZE, 1), np.float32)
+    np.testing.assert_allclose(np.asarray(wide(hint_input(sketches, rgb, mask), training=False)), expected, atol=1e-5)
     # saved and loaded, it is still a hint model, and the evaluation's path (predict, no hints) is the same
     wide.save(tmp_path / "wide.keras")
     loaded = load_generator(tmp_path / "wide.keras")
@@ -409,3 +412,14 @@ def test_predict_hints_refuses_what_cannot_work(hint_model_path, tmp_path, capsy
                  str(tmp_path / "h.png")]) != 0
     assert "is one file but" in capsys.readouterr().err
     assert not (tmp_path / "o.png").exists() and not (tmp_path / "o").exists()
+
+
+def test_the_sampler_defaults_are_the_schema_defaults():
+    import yaml
+
+    from sketchback.hints import DEFAULT_PARAMS
+    from snakemake_run import REPO
+
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    hints = schema["properties"]["models"]["additionalProperties"]["properties"]["hints"]["then"]["properties"]
+    assert {key: spec["default"] for key, spec in hints.items()} == DEFAULT_PARAMS
