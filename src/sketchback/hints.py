@@ -33,7 +33,12 @@ _COUNT_STREAM, _STROKE_STREAM = 0, 1  # two independent draws per row: how many 
 
 
 def takes_hints(model) -> bool:
-    """True when ``model`` (a Keras generator) takes the 5-channel hint input, False for 1 channel."""
+    """True when ``model`` (a Keras generator) takes the 5-channel hint input, False for 1 channel.
+
+    A callable that is not a Keras model (a stand-in in tests) is a sketch-only model.
+    """
+    if not hasattr(model, "inputs"):
+        return False
     channels = model.inputs[0].shape[-1]
     if channels not in (HINT_CHANNELS, SKETCH_CHANNELS):
         raise ValueError(f"generator {getattr(model, 'name', model)!r} takes {channels} input channels; "
