@@ -87,6 +87,8 @@ def demo_config():
 
 @pytest.mark.parametrize("change, message", [
     (lambda c: c["ablation"]["variants"].update(extra="nope"), "ablation.variants.extra: model 'nope' is not defined"),
+    (lambda c: c["ablation"].update(baseline="nope"), "ablation.baseline: model 'nope' is not defined"),
+    (lambda c: c["ablation"]["variants"].update(baseline="faces"), "ablation.variants.baseline: the label is the baseline's"),
     (lambda c: c["models"]["faces_adversarial"].update(test_on=["buildings"]),
      "ablation.variants.adversarial: model 'faces_adversarial' is not tested on 'faces'"),
     (lambda c: c["ablation"].update(styles=["charcoal"]), "ablation.styles: 'charcoal' is not one of evaluation.styles"),

@@ -32,23 +32,35 @@ METRICS = {"psnr": ("PSNR dB", True), "ssim": ("SSIM", True), "feature_distance"
 SUPERRES_LABELS = {"bicubic": "2x bicubic", "superres": "2x super-resolved"}
 
 
+BASELINE = "baseline"  # the label of ablation.baseline in the table and figure
+
+
+def ablation_variants(plan: dict) -> dict[str, str]:
+    """Label -> model, the baseline first (its label: ``baseline``), then ``ablation.variants`` in order."""
+    return {BASELINE: plan["baseline"], **plan["variants"]}
+
+
 def check_ablation(config: dict) -> None:
     """Raise ConfigError naming the key when ``ablation:`` asks for what the study does not make."""
     plan = config.get("ablation")
     if not plan:
         return
     models, test_set = config["models"], plan["test_set"]
-    for label, model in plan["variants"].items():
+    if BASELINE in plan["variants"]:
+        raise ConfigError(f"ablation.variants.{BASELINE}: the label is the baseline's (ablation.baseline); "
+                          f"name this variant otherwise")
+    for label, model in ablation_variants(plan).items():
+        key = "ablation.baseline" if label == BASELINE else f"ablation.variants.{label}"
         if model not in models:
-            raise ConfigError(f"ablation.variants.{label}: model {model!r} is not defined under models: "
+            raise ConfigError(f"{key}: model {model!r} is not defined under models: "
                               f"(known: {', '.join(models)})")
         if test_set not in models[model]["test_on"]:
-            raise ConfigError(f"ablation.variants.{label}: model {model!r} is not tested on {test_set!r}; add it to "
+            raise ConfigError(f"{key}: model {model!r} is not tested on {test_set!r}; add it to "
                               f"models.{model}.test_on or change ablation.test_set")
     from sketchback.superres import superres_models
 
     superres = config.get("superres") or {}
-    baseline = next(iter(plan["variants"].values()))
+    baseline = plan["baseline"]
     if plan["superres"] and superres.get("enabled") and baseline not in superres_models(config):
         raise ConfigError(f"ablation.superres: the baseline {baseline!r} is not in superres.models; add it there "
                           f"(its predictions are shown at twice the size) or set ablation.superres: false")

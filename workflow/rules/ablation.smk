@@ -21,7 +21,9 @@ rule ablation_table:
     benchmark:
         "results/benchmarks/report/ablation_table.tsv"
     params:
-        variants=config["ablation"]["variants"] if config["ablation"] else {},
+        variants=(
+            list(ablation_variants(config["ablation"])) if config["ablation"] else []
+        ),
         styles=config["ablation"]["styles"] if config["ablation"] else [],
         seed=config["seed"],
     script:
@@ -42,7 +44,7 @@ rule ablation_figure:
     benchmark:
         "results/benchmarks/report/ablation_figure.tsv"
     params:
-        variants=lambda wc: list(config["ablation"]["variants"]),
+        variants=lambda wc: list(ablation_variants(config["ablation"])),
         styles=lambda wc: config["ablation"]["styles"],
         test_set=lambda wc: config["ablation"]["test_set"],
         rows=lambda wc: config["ablation"]["rows"],

@@ -10,7 +10,7 @@ from sketchback.config import (
     normaliser_params,
     test_sets,
 )
-from sketchback.ablation import check_ablation
+from sketchback.ablation import ablation_variants, check_ablation
 from sketchback.options import TrainOptions
 from sketchback.sketch import SUBSET_METHODS, sketch_method
 from sketchback.sources import has_handdrawn_sketches
@@ -316,7 +316,7 @@ def ablation_metrics():
         return []
     return [
         f"results/evaluation/{model}/{plan['test_set']}/{style}/metrics.csv"
-        for model in plan["variants"].values()
+        for model in ablation_variants(plan).values()
         for style in plan["styles"]
     ]
 
@@ -334,7 +334,7 @@ def ablation_figure_inputs(wildcards):
     named = {
         "models": [
             f"results/models/{model}/generator.keras"
-            for model in plan["variants"].values()
+            for model in ablation_variants(plan).values()
         ]
     }
     for style in plan["styles"]:
