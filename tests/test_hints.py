@@ -423,3 +423,17 @@ def test_the_sampler_defaults_are_the_schema_defaults():
     schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
     hints = schema["properties"]["models"]["additionalProperties"]["properties"]["hints"]["then"]["properties"]
     assert {key: spec["default"] for key, spec in hints.items()} == DEFAULT_PARAMS
+
+
+def test_only_hint_models_are_evaluated_with_hints():
+    import yaml
+
+    from sketchback.config import evaluation_plan, hint_evaluation_plan, hint_models
+    from snakemake_run import REPO
+
+    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    config["models"]["faces"]["hints"] = None
+    assert hint_models(config) == ["faces_hints"]
+    plan = hint_evaluation_plan(config)
+    assert plan and {model for model, _, _ in plan} == {"faces_hints"}
+    assert plan == [entry for entry in evaluation_plan(config) if entry[0] == "faces_hints"]
