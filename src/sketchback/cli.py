@@ -485,7 +485,7 @@ def _add_predict(sub) -> None:
                    help=f"without --size, run sketches larger than PX scaled down to it (default {DEFAULT_MAX_SIDE}; "
                         "0 = never)")
     p.add_argument("--normalise", action="store_true",
-                   help="bring the sketch toward the training style first, as `sketchback normalise` does (at the "
+                   help="bring the sketch toward the training style first, as sketchback normalise does (at the "
                         "size the model runs at)")
     _add_normaliser_options(p)
     p.add_argument("--hints", metavar="HINTS",
