@@ -21,7 +21,17 @@ TINY["datasets"]["buildings"].update(source={"name": "synthetic_buildings", "n_i
 TINY["training"].update(base_filters=4, residual_blocks=1, batch_size=8, jit_compile=False)
 TINY["models"]["faces"]["epochs"] = 2
 TINY["models"]["buildings"]["epochs"] = 1
-TINY["evaluation"]["grid_rows"] = 3
+# Every kind of model and stage of the demo runs once, as small as it can: a hint model, the ablation's
+# control and adversarial variant (the multi-style variant is config only: pencil + xdog pairs), the
+# super-resolution stage, the normalised style; 3 style sketches per test shard, one hint count.
+del TINY["models"]["faces_multistyle"]
+for _name in ("faces_hints", "faces_control", "faces_adversarial"):
+    TINY["models"][_name]["epochs"] = 1
+TINY["ablation"].update(variants={"adversarial": "faces_adversarial"}, styles=["pencil"], rows=3)
+TINY["superres"].update(models=["buildings", "faces_control"], epochs=1, patch_size=32, figure_rows=2)
+TINY["sketch"]["style"]["max_images"] = 3
+TINY["evaluation"].update(grid_rows=3, hint_strokes=[4])
+MODELS = ["faces", "buildings", "faces_hints", "faces_control", "faces_adversarial"]
 
 
 def snakemake(workdir: Path, *args: str, config: dict | None = None) -> subprocess.CompletedProcess:
@@ -40,11 +50,10 @@ def study(tmp_path_factory):
 def test_demo_dag_makes_every_result(study):
     results = study / "results"
     summary = pd.read_csv(results / "report" / "metrics_summary.csv")
-    assert set(zip(summary.model, summary.dataset, summary.method)) == {
-        ("faces", "faces", "pencil"), ("faces", "faces", "xdog"), ("faces", "faces", "style"),
-        ("faces", "faces", "style_normalised"), ("buildings", "buildings", "pencil"),
-        ("buildings", "buildings", "xdog"), ("buildings", "buildings", "style"),
-        ("buildings", "buildings", "style_normalised")}
+    styles = ["pencil", "xdog", "style", "style_normalised"]
+    assert set(zip(summary.model, summary.dataset, summary.method, summary.hints)) == {
+        (model, "buildings" if model == "buildings" else "faces", style, hints)
+        for model in MODELS for style in styles for hints in ([0, 4] if model == "faces_hints" else [0])}
     for column in ("ssim_prediction", "ssim_sketch", "ssim_mean_image", "psnr_prediction"):
         assert summary[column].between(-1, 100).all()
         assert (summary[f"{column}_lo"] <= summary[column]).all() and (summary[column] <= summary[f"{column}_hi"]).all()
@@ -56,7 +65,7 @@ def test_demo_dag_makes_every_result(study):
         assert image is not None and image.shape[0] > 100, png
     cross = pd.read_csv(results / "report" / "cross_style.csv")
     for model in ("faces", "buildings"):  # styles in evaluation.styles order; trained on pencil only
-        rows = cross[cross.model == model]
+        rows = cross[(cross.model == model) & (cross.hints == 0)]
         assert list(zip(rows["style"], rows.seen_style)) == [("pencil", True), ("xdog", False), ("style", False),
                                                              ("style_normalised", False)]
     assert (cross["feature_distance"] > 0).all() and (cross["feature_distance_lo"] <= cross["feature_distance"]).all()
@@ -68,6 +77,18 @@ def test_demo_dag_makes_every_result(study):
     assert {"loss", "pixel", "feature", "tv", "val_loss"} <= set(history.columns)
     assert (results / "models" / "buildings" / "generator.keras").stat().st_size > 10_000
     assert "initialised from results/models/faces/generator.keras" in (results / "logs" / "train" / "buildings.log").read_text()
+    # the adversarial variant trained against its discriminator; the ablation and SR stage reported
+    adversarial = pd.read_csv(results / "models" / "faces_adversarial" / "history.csv")
+    assert {"adversarial", "discriminator", "d_real", "d_fake"} <= set(adversarial.columns)
+    assert adversarial["discriminator"].notna().all() and adversarial["discriminator_state"].notna().all()
+    ablation = pd.read_csv(results / "report" / "ablation.csv")
+    assert ablation["variant"].tolist() == ["baseline", "adversarial", "baseline, 2x bicubic",
+                                            "baseline, 2x super-resolved"]
+    assert ablation[["ssim", "sharpness"]].iloc[:2].notna().all().all()
+    assert "| adversarial | pencil |" in (results / "report" / "ablation.md").read_text()
+    for png in ["report/ablation.png", "report/superres.png", "report/hints/faces_hints/faces.png"]:
+        image = cv2.imread(str(results / png))
+        assert image is not None and image.shape[0] > 100, png
     leftovers = [p for p in results.rglob(".*.tmp*")]
     assert leftovers == []
 
@@ -81,17 +102,17 @@ def test_changing_one_sketch_method_reruns_only_its_branch(study):
     changed["sketch"]["xdog"] = {"sigma": 1.1}
     jobs = planned_jobs(snakemake(study, "-n", config=changed))
     assert set(jobs) == {"sketch", "evaluate", "summarize", "ssim_chart", "cross_style", "poster_grid",
-                         "sketch_examples", "all"}
+                         "sketch_examples", "evaluate_hints", "hint_table", "all"}
     assert jobs["sketch"] and all("/xdog/" in out for out in jobs["sketch"])
-    assert all("/xdog/" in out for out in jobs["evaluate"]) and len(jobs["evaluate"]) == 2
+    assert all("/xdog/" in out for out in jobs["evaluate"]) and len(jobs["evaluate"]) == len(MODELS)
 
 
 def test_changing_epochs_reruns_training_onward_but_not_sketching(study):
     changed = copy.deepcopy(TINY)
     changed["models"]["faces"]["epochs"] = 3
     jobs = planned_jobs(snakemake(study, "-n", config=changed))
-    assert sorted(jobs["train"]) == sorted(["results/models/faces/generator.keras, results/models/faces/history.csv",
-                                             "results/models/buildings/generator.keras, results/models/buildings/history.csv"])
+    assert sorted(jobs["train"]) == [f"results/models/{m}/generator.keras, results/models/{m}/history.csv"
+                                     for m in FROM_FACES]  # faces and the models fine-tuned from it
     assert {"evaluate", "loss_curves", "summarize"} <= set(jobs)
     assert not {"download", "split", "prepare", "sketch", "augment", "mean_image"} & set(jobs)
 
@@ -163,10 +184,12 @@ OPERATIONAL = {
 }
 
 
-@pytest.mark.parametrize("path", OPERATIONAL)
-def test_operational_options_rerun_nothing(study, path):
+def test_operational_options_rerun_nothing(study):
+    # all of them changed at once (one dry run of this DAG takes ~10 s): any one that reran a job would
+    # show here, and Snakemake's reasons (params changed) name it
     changed = copy.deepcopy(TINY)
-    _set(path, OPERATIONAL[path])(changed)
+    for path, value in OPERATIONAL.items():
+        _set(path, value)(changed)
     assert planned_jobs(snakemake(study, "-n", config=changed)) == {}
 
 
@@ -176,30 +199,42 @@ def test_thread_counts_rerun_nothing(study):
 
 REPORT = {"summarize", "ssim_chart", "cross_style", "poster_grid", "all"}
 RETRAIN = {"train", "evaluate", "loss_curves", "normalise_effect"} | REPORT
-BOTH_MODELS = ["buildings", "faces"]
 UPSTREAM = {"download", "split", "prepare", "mean_image", "sketch", "augment"}
+# What reads the models' predictions besides the evaluations: the ablation (table and figure), the
+# super-resolution stage's evaluation, the hint table (from the metrics summary); a hint model's own rules.
+FEATURES = {"ablation_figure", "ablation_table", "hint_table", "superres_evaluate", "superres_summary"}
+HINT_RULES = {"evaluate_hints", "hint_figure"}
+BUILDINGS_ONLY = FEATURES - {"ablation_figure"}  # the ablation's table shows the SR summary, which holds buildings
+FROM_FACES = ["buildings", "faces", "faces_adversarial", "faces_control"]  # init_from faces; faces_hints is not
+EVERY_MODEL = sorted(FROM_FACES + ["faces_hints"])
 
 # Science options: each plans exactly its branch (rules, and which models retrain), nothing upstream.
 SCIENCE = [
-    ("models.faces.learning_rate", 0.004, RETRAIN, BOTH_MODELS),  # buildings starts from faces
-    ("models.buildings.learning_rate", 0.004, RETRAIN, ["buildings"]),
-    ("models.faces.epochs", 3, RETRAIN, BOTH_MODELS),
-    ("training.loss.pixel_weight", 0.5, RETRAIN, BOTH_MODELS),
-    ("training.loss.feature_weight", 0.01, RETRAIN, BOTH_MODELS),
-    ("training.loss.tv_weight", 0.001, RETRAIN, BOTH_MODELS),
-    ("training.architecture", "sketchback", RETRAIN, BOTH_MODELS),
-    ("training.base_filters", 8, RETRAIN, BOTH_MODELS),
-    ("training.batch_size", 4, RETRAIN, BOTH_MODELS),
-    ("training.mixed_precision", True, RETRAIN, BOTH_MODELS),
-    ("image_size", 36, UPSTREAM - {"download", "split"} | RETRAIN | {"data_overview", "sketch_examples", "normalise"},
-     BOTH_MODELS),
+    ("models.faces.learning_rate", 0.004, RETRAIN | FEATURES, FROM_FACES),
+    ("models.buildings.learning_rate", 0.004, RETRAIN | BUILDINGS_ONLY, ["buildings"]),
+    ("models.faces.epochs", 3, RETRAIN | FEATURES, FROM_FACES),
+    ("training.loss.pixel_weight", 0.5, RETRAIN | FEATURES | HINT_RULES, EVERY_MODEL),
+    ("training.loss.feature_weight", 0.01, RETRAIN | FEATURES | HINT_RULES, EVERY_MODEL),
+    ("training.loss.tv_weight", 0.001, RETRAIN | FEATURES | HINT_RULES, EVERY_MODEL),
+    ("training.architecture", "sketchback", RETRAIN | FEATURES | HINT_RULES, EVERY_MODEL),
+    ("training.base_filters", 8, RETRAIN | FEATURES | HINT_RULES, EVERY_MODEL),
+    ("training.batch_size", 4, RETRAIN | FEATURES | HINT_RULES, EVERY_MODEL),
+    ("training.mixed_precision", True, RETRAIN | FEATURES | HINT_RULES, EVERY_MODEL),
+    ("image_size", 28, UPSTREAM - {"download", "split"} | RETRAIN | FEATURES | HINT_RULES
+     | {"data_overview", "sketch_examples", "normalise", "superres_prepare", "superres_train"}, EVERY_MODEL),
     # pencil is also the normaliser's reference style
-    ("sketch.pencil.blur_ksize", 11, {"sketch", "augment", "sketch_examples", "normalise"} | RETRAIN, BOTH_MODELS),
-    ("sketch.xdog.sigma", 1.1, {"sketch", "evaluate", "sketch_examples"} | REPORT, []),
-    ("datasets.buildings.augment.copies", 1, {"augment"} | RETRAIN, ["buildings"]),
-    ("normalise.background", 0.2, {"normalise", "evaluate", "normalise_effect", "sketch_examples"} | REPORT, []),
+    ("sketch.pencil.blur_ksize", 11, {"sketch", "augment", "sketch_examples", "normalise"} | RETRAIN | FEATURES
+     | HINT_RULES, EVERY_MODEL),
+    ("sketch.xdog.sigma", 1.1, {"sketch", "evaluate", "sketch_examples", "evaluate_hints", "hint_table"} | REPORT, []),
+    ("datasets.buildings.augment.copies", 1, {"augment"} | RETRAIN | BUILDINGS_ONLY, ["buildings"]),
+    ("normalise.background", 0.2, {"normalise", "evaluate", "normalise_effect", "sketch_examples", "evaluate_hints",
+                                   "hint_table"} | REPORT, []),
     ("evaluation.styles", ["pencil", "xdog"], {"cross_style", "summarize", "ssim_chart", "poster_grid",
-                                               "sketch_examples", "all"}, []),
+                                               "sketch_examples", "hint_table", "all"}, []),
+    ("models.faces_adversarial.adversarial.weight", 0.02, RETRAIN | {"ablation_figure", "ablation_table", "hint_table"},
+     ["faces_adversarial"]),
+    ("models.faces_hints.hints.max_strokes", 4, RETRAIN | HINT_RULES | {"hint_table"}, ["faces_hints"]),
+    ("ablation.rows", 2, {"ablation_figure", "all"}, []),
 ]
 
 
