@@ -217,11 +217,13 @@ def test_full_study_jobs_get_cluster_resources(tmp_path):
         if rule == "all":
             continue
         assert "runtime" in resources and "mem_mb" in resources, (rule, wildcards, resources)
-        wants_gpu = rule == "train" or (rule == "sketch" and "method=style" in wildcards)
+        wants_gpu = rule in ("train", "superres_train") or (rule == "sketch" and "method=style" in wildcards)
         assert resources.get("gpu", "0") == ("2" if wants_gpu else "0"), (rule, wildcards, resources)
         assert resources.get("gpu_model", "") == ("a100" if wants_gpu else ""), (rule, wildcards, resources)
     train = [resources for rule, _, resources in jobs if rule == "train"]
-    assert len(train) == 2 and all(r["threads"] == "8" and r["runtime"] == str(TRAIN["runtime"]) for r in train)
+    models = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["models"]
+    assert len(train) == len(models) and all(r["threads"] == "8" and r["runtime"] == str(TRAIN["runtime"])
+                                             for r in train)
     # Without the variables: one GPU of any model.
     defaults = dry_run_resources(tmp_path, REPO / "config" / "config.yaml")
     assert {(r.get("gpu"), r.get("gpu_model")) for rule, _, r in defaults if rule == "train"} == {("1", None)}
