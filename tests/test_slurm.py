@@ -32,7 +32,7 @@ from test_workflow import TINY
 WEIGHTS = "resources/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 # Downloads (compute nodes often have no internet) and small report figures run where Snakemake runs.
 LOCAL_RULES = {"all", "download", "download_weights", "summarize", "ssim_chart", "loss_curves", "cross_style",
-               "data_overview"}
+               "data_overview", "ablation_table", "hint_table", "superres_summary", "normalise_effect"}
 IN_CI = os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
 WORKFLOW_PROFILE = yaml.safe_load((REPO / "workflow" / "profiles" / "default" / "config.yaml").read_text())
 TRAIN = WORKFLOW_PROFILE["set-resources"]["train"]  # what a training job asks for
@@ -314,7 +314,8 @@ def test_failed_job_is_reported_with_its_logs_and_the_run_stops(study):
     out = study["first"].stdout
     assert study["first"].returncode != 0
     failed = [job for job in study["first_jobs"] if job["State"] == "FAILED"]
-    assert [job["key"] for job in failed] == [("train", "faces")]
+    # the damaged weights file stops every training that starts from scratch (faces, and the hint model)
+    assert sorted(job["key"] for job in failed) == [("train", "faces"), ("train", "faces_hints")]
     job_id = failed[0]["JobID"]
     # Snakemake names the rule's log and SLURM's log of the job, and shows the cause from them.
     slurm_log = study["workdir"] / ".snakemake" / "slurm_logs" / "rule_train" / "faces" / f"{job_id}.log"
