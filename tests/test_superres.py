@@ -281,6 +281,8 @@ def test_a_disabled_stage_checks_nothing_and_models_with_hints_are_left_out_by_d
     check_superres(config)
     from sketchback.superres import superres_models
 
+    assert superres_models(config) == []  # off: it upscales nothing, whatever superres.models names
+    config["superres"].update(enabled=True, models=None)
     config["models"]["faces_hints"] = dict(config["models"]["faces"], hints={"max_strokes": 4})
     assert "faces_hints" not in superres_models(config) and "faces" in superres_models(config)
 
@@ -385,6 +387,11 @@ def test_bad_superres_config_fails_at_start(tmp_path, mutate, expected):
 def test_the_stage_is_off_unless_enabled(tmp_path):
     config = copy.deepcopy(tiny_study())
     del config["superres"]
+    result = snakemake_run.snakemake(tmp_path, config, "-n", timeout=300)
+    jobs = planned_jobs(result)
+    assert jobs and not any(rule.startswith("superres") for rule in jobs)
+    # switched off, its models: may name a model the study no longer has (as when a study is cut down)
+    config["superres"] = {"enabled": False, "models": ["no_such_model"]}
     result = snakemake_run.snakemake(tmp_path, config, "-n", timeout=300)
     jobs = planned_jobs(result)
     assert jobs and not any(rule.startswith("superres") for rule in jobs)

@@ -177,6 +177,8 @@ OPERATIONAL = {
     "training.jit_compile": True,  # XLA: results differ in the last bits only (README)
     "training.deterministic": False,
     "evaluation.batch_size": 5,
+    "training.threads": 3,
+    "evaluation.threads": 2,
     "download.retries": 9,
     "download.timeout": 5.0,
     "download.deadline": 600.0,

@@ -13,6 +13,8 @@ from pathlib import Path
 # change results in the last bits only, as two GPU runs of the same options do: retraining for
 # them would spend GPU hours for nothing (README, "Rerunning part of the study").
 RUN_SETTING_KEYS = ("jit_compile", "deterministic", "checkpoint_every", "log_every")
+# training.* keys for the scheduler alone: the CPU threads a job holds (the rules' threads:)
+SCHEDULER_KEYS = ("threads",)
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class TrainOptions:
     @classmethod
     def from_config(cls, config: dict, model: str) -> "TrainOptions":
         training, spec = config["training"], config["models"][model]
-        science = {k: v for k, v in training.items() if k not in RUN_SETTING_KEYS and k != "loss"}
+        science = {k: v for k, v in training.items() if k not in RUN_SETTING_KEYS + SCHEDULER_KEYS and k != "loss"}
         return cls(image_size=config["image_size"], seed=config["seed"], epochs=spec["epochs"],
                    learning_rate=spec["learning_rate"], adversarial=spec["adversarial"], **training["loss"],
                    hints=spec["hints"], **science)
@@ -81,7 +83,7 @@ class RunSettings:
 
 
 def training_keys() -> set[str]:
-    """The training.* keys the two classes cover between them (a new key must join one of them)."""
-    names = {f.name for f in fields(TrainOptions)} | set(RUN_SETTING_KEYS) | {"loss"}
+    """The training.* keys the two classes (and the scheduler) cover between them (a new key must join one)."""
+    names = {f.name for f in fields(TrainOptions)} | set(RUN_SETTING_KEYS) | set(SCHEDULER_KEYS) | {"loss"}
     return names - {"image_size", "seed", "epochs", "learning_rate", "pixel_weight", "feature_weight", "tv_weight",
                     "adversarial", "hints"}

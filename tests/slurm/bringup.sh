@@ -30,8 +30,11 @@ die() {
     exit 1
 }
 
-alive() {  # alive PIDFILE: the process named in the pid file is running
-    [[ -s $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null
+alive() {  # alive PIDFILE [NAME]: the process named in the pid file is running and is NAME
+    # (default: the pid file's name); a pid file left from before a reboot may name a reused pid
+    local name=${2:-$(basename "$1" .pid)}
+    [[ $name == mysqld ]] && name=mariadbd
+    [[ -s $1 ]] && [[ "$(ps -p "$(cat "$1")" -o comm= 2>/dev/null)" == "$name" ]]
 }
 
 wait_for() {  # wait_for SECONDS WHAT COMMAND...: retry COMMAND until it succeeds

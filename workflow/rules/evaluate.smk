@@ -25,6 +25,7 @@ rule evaluate:
         "results/logs/evaluate/{model}/{dataset}/{method}.log",
     benchmark:
         "results/benchmarks/evaluate/{model}/{dataset}/{method}.tsv"
+    threads: config["evaluation"]["threads"]
     params:
         grid_rows=config["evaluation"]["grid_rows"],
         vgg_weights=config["training"]["vgg_weights"],
@@ -59,6 +60,7 @@ rule evaluate_hints:
         "results/logs/evaluate_hints/{model}/{dataset}/{method}.log",
     benchmark:
         "results/benchmarks/evaluate_hints/{model}/{dataset}/{method}.tsv"
+    threads: config["evaluation"]["threads"]
     params:
         counts=config["evaluation"]["hint_strokes"],
         hint_params=lambda wc: config["models"][wc.model]["hints"],

@@ -35,7 +35,7 @@ rule superres_train:
         "results/logs/superres/train.log",
     benchmark:
         "results/benchmarks/superres/train.tsv"
-    threads: 2
+    threads: config["training"]["threads"]
     params:
         options=SuperresOptions.from_config(config).as_params(),
         datasets=superres_datasets(config),
@@ -58,6 +58,7 @@ rule superres_evaluate:
         "results/logs/superres/evaluate/{dataset}.log",
     benchmark:
         "results/benchmarks/superres/evaluate/{dataset}.tsv"
+    threads: config["evaluation"]["threads"]
     params:
         methods=lambda wc: {
             model: superres_style(config, model)

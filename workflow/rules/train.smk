@@ -14,7 +14,7 @@ rule train:
         "results/logs/train/{model}.log",
     benchmark:
         "results/benchmarks/train/{model}.tsv"
-    threads: 2
+    threads: config["training"]["threads"]
     params:
         options=lambda wc: TrainOptions.from_config(config, wc.model).as_params(),
         # Not outputs: Snakemake must not delete the checkpoint of a killed job (it is resumed).
