@@ -105,3 +105,53 @@ def test_an_exploding_discriminator_stops_training_with_a_clear_message(tmp_path
 def test_an_adversarial_stage_that_cannot_run_is_refused_naming_the_setting(change, message):
     with pytest.raises(ValueError, match=message):
         check_adversarial(TrainOptions(**{**TINY, **change}))
+
+
+SERIAL_PROBE = """
+import logging, sys
+logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+import tensorflow as tf
+from sketchback.options import RunSettings, TrainOptions
+from sketchback.train import train
+from test_train import TINY, write_pairs
+from pathlib import Path
+out = Path(sys.argv[1])
+pairs = write_pairs(out, counts=(8,))
+adversarial = {adversarial}
+train(pairs, [], out / "generator.keras", out / "history.csv", TrainOptions(**dict(TINY, epochs=1, max_steps=1,
+      adversarial=adversarial)), RunSettings(deterministic={deterministic}), name="probe")
+threading = tf.config.threading
+print("threads", threading.get_intra_op_parallelism_threads(), threading.get_inter_op_parallelism_threads())
+"""
+
+
+@pytest.mark.parametrize("adversarial, deterministic, serial", [
+    (ADVERSARIAL, True, True), (None, True, False), (ADVERSARIAL, False, False)],
+    ids=["deterministic-adversarial", "deterministic-content", "adversarial-not-deterministic"])
+def test_a_deterministic_adversarial_run_makes_tensorflow_serial(tmp_path, adversarial, deterministic, serial):
+    """Op determinism alone leaves the joint step's weights differing in the last bits from run to run
+    (benchmarks/adversarial_determinism.py: 4 distinct results in 12 runs); one op at a time on one
+    thread makes it bit-reproducible. Only a deterministic adversarial run pays that price, in a
+    fresh process (as each workflow job is)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = Path(__file__).parent
+    script = tmp_path / "probe.py"
+    script.write_text(SERIAL_PROBE.format(adversarial=adversarial, deterministic=deterministic))
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2",
+           "PYTHONPATH": os.pathsep.join([str(tests), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, env=env,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert ("threads 1 1" in result.stdout) == serial, result.stdout
+    assert ("TensorFlow runs one op at a time on one thread" in result.stderr) == serial
+
+
+def test_an_adversarial_run_in_a_process_with_tensorflow_running_says_it_may_not_be_bit_reproducible(tmp_path, caplog):
+    keras.ops.ones(1)  # TensorFlow initialised with its own thread counts, as in a notebook
+    with caplog.at_level(logging.WARNING, logger="sketchback"):
+        run(write_pairs(tmp_path, counts=(8,)), [], tmp_path / "m", adversarial=ADVERSARIAL, epochs=1, max_steps=1)
+    assert "can then differ in the last bits from run to run" in caplog.text

@@ -54,6 +54,27 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
+def serial_tensorflow() -> bool:
+    """Run TensorFlow's CPU ops one at a time, each on one thread (inter-op and intra-op parallelism 1);
+    False when TensorFlow was already initialised in this process otherwise (the settings cannot
+    change then).
+
+    Op determinism is not enough for a step with two independent branches, as the adversarial
+    step's generator and discriminator updates: with several threads, or several ops at once, the
+    weights after a few steps from the same state differ in the last bits from run to run
+    (benchmarks/adversarial_determinism.py; README "Adversarial loss").
+    """
+    import tensorflow as tf
+
+    threading = tf.config.threading
+    try:
+        threading.set_intra_op_parallelism_threads(1)
+        threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # the context exists: only settings made before it count
+        return threading.get_intra_op_parallelism_threads() == 1 == threading.get_inter_op_parallelism_threads()
+    return True
+
+
 def pixel(y_true, y_pred):
     return pixel_loss(y_true, y_pred)
 
@@ -287,8 +308,16 @@ def _open_data(train_pairs: list, val_pairs: list, options: TrainOptions, name: 
 
 def _compile_setting(options: TrainOptions, settings: RunSettings, name: str) -> bool:
     """Seed everything and decide whether the step is compiled with XLA on this backend."""
-    seed_everything(options.seed, settings.deterministic)
     backend = keras.backend.backend()
+    if options.adversarial and settings.deterministic and backend == "tensorflow":
+        if serial_tensorflow():
+            log.info("%s: deterministic adversarial step: TensorFlow runs one op at a time on one thread "
+                     "(bit-reproducible on a CPU)", name)
+        else:
+            log.warning("%s: TensorFlow was initialised in this process before training, with several threads; the "
+                        "adversarial step can then differ in the last bits from run to run (train in a fresh "
+                        "process, as the workflow does, for bit-reproducible weights)", name)
+    seed_everything(options.seed, settings.deterministic)
     if settings.jit_compile and settings.deterministic and backend == "tensorflow":
         log.warning("%s: jit_compile is ignored because deterministic is on (Keras disables XLA under op "
                     "determinism)", name)
