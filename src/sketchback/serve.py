@@ -372,9 +372,10 @@ class Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_WR)
-            self.connection.settimeout(0.2)
             deadline, dropped = time.monotonic() + LINGER_SECONDS, 0
             while time.monotonic() < deadline and dropped < self.server.limits.max_body:
+                # up to the deadline: a client held up for a moment (a busy machine) still gets its answer
+                self.connection.settimeout(max(deadline - time.monotonic(), 0.01))
                 data = self.connection.recv(65536)
                 if not data:
                     break
