@@ -60,7 +60,7 @@ def takes_hints(spec: dict) -> bool:
 
 def superres_models(config: dict) -> list[str]:
     """The models whose predictions are upscaled: ``superres.models``, or every sketch-only model (config
-    order); models with colour hints need hints to predict and are left out. None while the stage is
+    order); models with colour hints need hints to predict and are left out. No model while the stage is
     off (its models: may then name models the study no longer has)."""
     if not config["superres"]["enabled"]:
         return []

@@ -62,7 +62,7 @@ def serial_tensorflow() -> bool:
     Op determinism is not enough for a step with two independent branches, as the adversarial
     step's generator and discriminator updates: with several threads, or several ops at once, the
     weights after a few steps from the same state differ in the last bits from run to run
-    (benchmarks/adversarial_determinism.py; README "Adversarial loss").
+    (benchmarks/adversarial_determinism.py; README "The adversarial stage").
     """
     import tensorflow as tf
 
@@ -307,7 +307,8 @@ def _open_data(train_pairs: list, val_pairs: list, options: TrainOptions, name: 
 
 
 def _compile_setting(options: TrainOptions, settings: RunSettings, name: str) -> bool:
-    """Seed everything and decide whether the step is compiled with XLA on this backend."""
+    """Make a deterministic adversarial run's TensorFlow serial, seed everything and decide whether the
+    step is compiled with XLA on this backend."""
     backend = keras.backend.backend()
     if options.adversarial and settings.deterministic and backend == "tensorflow":
         if serial_tensorflow():
