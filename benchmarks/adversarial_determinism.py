@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 WORKER = """
 import hashlib, sys, time
@@ -39,11 +40,10 @@ from sketchback.data import sketch_to_input, photo_to_target
 from sketchback.sketch import sketch_images
 from sketchback.synthetic import synthetic_image
 import tensorflow as tf
+from snakemake.utils import validate
 
 config = yaml.safe_load(open(sys.argv[2]))
-training = {"downsamplings": 2, "devices": 1, "max_steps": None, **config["training"]}
-config = {**config, "training": training}
-config["models"]["faces_adversarial"].setdefault("hints", None)
+validate(config, sys.argv[5], set_default=True)  # the schema's defaults, as the workflow reads the config
 options = TrainOptions.from_config(config, "faces_adversarial")
 seed_everything(options.seed, True)
 generator = _build(options, None, 1000, False, "benchmark")
@@ -89,7 +89,8 @@ def main() -> None:
           f"({os.cpu_count()} CPUs)")
     for threads in args.threads:
         print(f"\nthreads per op: {threads}", flush=True)
-        result = subprocess.run([sys.executable, "-c", WORKER, threads, args.config, str(args.trials), str(args.steps)],
+        result = subprocess.run([sys.executable, "-c", WORKER, threads, args.config, str(args.trials), str(args.steps),
+                                 str(SCHEMA)],
                                 env=env, text=True, capture_output=True)
         print(result.stdout, end="")
         if result.returncode:

@@ -1,6 +1,10 @@
 """The adversarial stage: discriminator shapes, its losses, the joint step, health checks and failures."""
 
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -133,11 +137,6 @@ def test_a_deterministic_adversarial_run_makes_tensorflow_serial(tmp_path, adver
     (benchmarks/adversarial_determinism.py: 4 distinct results in 12 runs); one op at a time on one
     thread makes it bit-reproducible. Only a deterministic adversarial run pays that price, in a
     fresh process (as each workflow job is)."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     tests = Path(__file__).parent
     script = tmp_path / "probe.py"
     script.write_text(SERIAL_PROBE.format(adversarial=adversarial, deterministic=deterministic))

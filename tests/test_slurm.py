@@ -36,7 +36,10 @@ LOCAL_RULES = {"all", "download", "download_weights", "summarize", "ssim_chart",
 IN_CI = os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
 WORKFLOW_PROFILE = yaml.safe_load((REPO / "workflow" / "profiles" / "default" / "config.yaml").read_text())
 TRAIN = WORKFLOW_PROFILE["set-resources"]["train"]  # what a training job asks for
-CONFIG_THREADS = {"train", "superres_train", "evaluate", "evaluate_hints", "superres_evaluate"}
+# the TensorFlow jobs, whose threads come from the config (training.threads, evaluation.threads)
+EVALUATE_RULES = {"evaluate", "evaluate_hints", "superres_evaluate"}
+CONFIG_THREADS = {"train", "superres_train"} | EVALUATE_RULES
+FULL_STUDY = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
 
 # --------------------------------------------------------------------------- the cluster
@@ -204,7 +207,6 @@ def test_every_rule_has_threads_memory_and_runtime(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     rules = set(re.findall(r"^(\w+)$", result.stdout, re.M)) - {"all"}
     assert {"download", "train", "evaluate"} <= rules
-    # the TensorFlow jobs take theirs from the config (training.threads, evaluation.threads)
     assert rules - CONFIG_THREADS <= set(WORKFLOW_PROFILE["set-threads"]), "rules without threads in workflow/profiles/default"
     for rule in rules:
         assert {"mem_mb", "runtime"} <= set(WORKFLOW_PROFILE["set-resources"].get(rule, {})), f"{rule}: no mem_mb/runtime"
@@ -223,10 +225,9 @@ def test_full_study_jobs_get_cluster_resources(tmp_path):
         assert resources.get("gpu", "0") == ("2" if wants_gpu else "0"), (rule, wildcards, resources)
         assert resources.get("gpu_model", "") == ("a100" if wants_gpu else ""), (rule, wildcards, resources)
     train = [resources for rule, _, resources in jobs if rule == "train"]
-    models = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["models"]
-    assert len(train) == len(models) and all(r["threads"] == "8" and r["runtime"] == str(TRAIN["runtime"])
-                                             for r in train)
-    assert {r["threads"] for rule, _, r in jobs if rule in ("evaluate", "evaluate_hints", "superres_evaluate")} == {"4"}
+    assert len(train) == len(FULL_STUDY["models"])
+    assert all(r["threads"] == "8" and r["runtime"] == str(TRAIN["runtime"]) for r in train)
+    assert {r["threads"] for rule, _, r in jobs if rule in EVALUATE_RULES} == {"4"}
     # Without the variables: one GPU of any model.
     defaults = dry_run_resources(tmp_path, REPO / "config" / "config.yaml")
     assert {(r.get("gpu"), r.get("gpu_model")) for rule, _, r in defaults if rule == "train"} == {("1", None)}
@@ -245,9 +246,8 @@ def study(tmp_path_factory, cluster, test_profile) -> dict:
     workdir = tmp_path_factory.mktemp("slurm_study")
     config = copy.deepcopy(TINY)
     # what a cluster run asks for: the full study's threads (the test profile caps them at the node's)
-    full = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    config["training"].update(vgg_weights=WEIGHTS, vgg_md5=None, threads=full["training"]["threads"])
-    config["evaluation"]["threads"] = full["evaluation"]["threads"]
+    config["training"].update(vgg_weights=WEIGHTS, vgg_md5=None, threads=FULL_STUDY["training"]["threads"])
+    config["evaluation"]["threads"] = FULL_STUDY["evaluation"]["threads"]
     # Fewer jobs, the same stages: one training shard per dataset, one sketch style.
     for dataset in ("faces", "buildings"):
         config["datasets"][dataset].update(sketch_methods=["pencil"])
