@@ -3,8 +3,10 @@
 Images are float32 NHWC in [0, 1]. Every term returns one value per sample, shape (N,):
 
 * Lp, pixel loss: root-mean-square error over all pixels and channels.
-* Lf, feature loss: mean squared difference of VGG16 ``block2_conv2`` (relu2_2) activations of
-  prediction and truth, with VGG16's own ("caffe") input preprocessing.
+* Lf, feature loss: root-mean-square difference of VGG16 ``block2_conv2`` (relu2_2) activations of
+  prediction and truth, with VGG16's own ("caffe") input preprocessing: the poster's equation (2)
+  and the original code's ``feature_loss``, an RMS like Lp. (Before this was corrected the term
+  was the mean squared difference, RMS², which weighed it against Lp far more than wf says.)
 * Lv, total variation of the prediction: sum over pixels of squared horizontal and vertical
   neighbour differences.
 """
@@ -39,10 +41,10 @@ def total_variation(y_pred):
 
 
 def feature_loss(extractor, y_true, y_pred):
-    """Per-sample mean squared difference of VGG features, (N,)."""
+    """Per-sample root-mean-square difference of VGG features, (N,)."""
     # Under mixed precision the extractor computes in float16; the loss is summed in float32.
     diff = ops.cast(extractor(vgg_preprocess(y_true)), "float32") - ops.cast(extractor(vgg_preprocess(y_pred)), "float32")
-    return ops.mean(ops.square(diff), axis=(1, 2, 3))
+    return ops.sqrt(ops.mean(ops.square(diff), axis=(1, 2, 3)))
 
 
 @keras.saving.register_keras_serializable(package="sketchback")
