@@ -18,7 +18,7 @@ from PIL import Image
 from sketchback import export
 from sketchback.cli import main, predict_photo
 from sketchback.export import MissingDependency, export_model
-from sketchback.model import build_generator
+from sketchback.model import build_generator, original_generator
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = ((2, 16, 16), (1, 24, 32))  # (N, H, W): a batch, and a non-square size
@@ -31,7 +31,10 @@ def out_name(fmt: str) -> str:
 
 
 def generator(architecture: str, channels: int, downsamplings: int = 2) -> keras.Model:
-    """A tiny generator; with 5 channels the colour-hint input (sketch, hint RGB, hint mask)."""
+    """A tiny generator; with 5 channels the colour-hint input (sketch, hint RGB, hint mask). ``original``
+    (its fixed sizes) records a training size, as the original's released weights do once converted."""
+    if architecture == "original":
+        return original_generator(channels, training_size=(16, 24), origin="a test")
     return build_generator(architecture, base_filters=4, residual_blocks=1, input_channels=channels,
                            downsamplings=downsamplings)
 
@@ -57,8 +60,9 @@ def run_in_runtime(fmt: str, path: Path, x: np.ndarray) -> np.ndarray:
     return loaded.serve(tf.constant(x)).numpy()
 
 
-MODELS = (("scribbler", 1), ("sketchback", 5))  # each architecture, each input (sketch; sketch + colour hints)
-DOWNSAMPLINGS = {"scribbler": 2, "sketchback": 3}  # the default, and one more (sizes: multiples of 4, of 8)
+# each architecture, each input (sketch; sketch + colour hints); original as a released model converts it
+MODELS = (("scribbler", 1), ("csi", 5), ("original", 1))
+DOWNSAMPLINGS = {"scribbler": 2, "csi": 3, "original": 3}  # the default, and one more (sizes: multiples of 4, of 8)
 
 
 @pytest.fixture(scope="module")

@@ -106,7 +106,7 @@ def test_hint_input_follows_the_contract():
 # --------------------------------------------------------------------------- hint models
 
 
-@pytest.mark.parametrize("architecture", ["scribbler", "sketchback"])
+@pytest.mark.parametrize("architecture", ["scribbler", "csi", "original"])
 def test_a_widened_model_with_an_empty_mask_is_the_sketch_only_model(architecture, tmp_path):
     source = build_generator(architecture, base_filters=4, residual_blocks=1)
     wide = widen_input(source, HINT_CHANNELS)
@@ -126,7 +126,7 @@ def test_a_widened_model_with_an_empty_mask_is_the_sketch_only_model(architectur
     np.testing.assert_allclose(predict(loaded, sketches), np.clip(expected, 0, 1), atol=1e-5)
 
 
-@pytest.mark.parametrize("architecture", ["scribbler", "sketchback"])
+@pytest.mark.parametrize("architecture", ["scribbler", "csi", "original"])
 def test_a_new_hint_model_given_no_hints_is_its_own_sketch_only_path(architecture):
     model = build_generator(architecture, base_filters=4, residual_blocks=1, input_channels=HINT_CHANNELS)
     assert takes_hints(model) and model.inputs[0].shape[-1] == HINT_CHANNELS
@@ -233,7 +233,7 @@ def test_a_hint_model_trains_from_a_sketch_only_one_and_from_scratch(hint_study,
     model = load_generator(hint_study["hints"])
     assert takes_hints(model) and not takes_hints(load_generator(hint_study["plain"]))
     history = train(hint_study["pairs"], [], tmp_path / "g.keras", tmp_path / "h.csv",
-                    TrainOptions(**{**BASE, "architecture": "sketchback", "hints": {"max_strokes": 2}}),
+                    TrainOptions(**{**BASE, "architecture": "csi", "hints": {"max_strokes": 2}}),
                     RunSettings(log_every=0), name="scratch")
     assert len(history) == 1 and takes_hints(load_generator(tmp_path / "g.keras"))
 

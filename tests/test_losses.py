@@ -36,12 +36,16 @@ def test_vgg_preprocess_matches_keras_applications():
     np.testing.assert_allclose(np.asarray(vgg_preprocess(TRUTH)), expected, atol=1e-3)
 
 
-def test_feature_loss_matches_numpy_reference():
+def test_feature_loss_is_the_posters_per_sample_rms_of_the_feature_difference():
+    """Equation (2) of the poster and the original's feature_loss: the root of the mean squared
+    difference of relu2_2 features, here per sample (not the mean squared difference itself)."""
     extractor = vgg_feature_extractor("random", seed=3)
     f_true = np.asarray(extractor(keras.applications.vgg16.preprocess_input(TRUTH * 255.0)), dtype=np.float64)
     f_pred = np.asarray(extractor(keras.applications.vgg16.preprocess_input(PRED * 255.0)), dtype=np.float64)
-    expected = ((f_true - f_pred) ** 2).mean(axis=(1, 2, 3))
-    np.testing.assert_allclose(np.asarray(feature_loss(extractor, TRUTH, PRED)), expected, rtol=1e-4)
+    mse = ((f_true - f_pred) ** 2).mean(axis=(1, 2, 3))
+    got = np.asarray(feature_loss(extractor, TRUTH, PRED))
+    np.testing.assert_allclose(got, np.sqrt(mse), rtol=1e-4)
+    assert got.shape == (3,) and not np.allclose(got, mse, rtol=1e-2)  # the root, not RMS squared
     assert f_true.shape[1:] == (8, 10, 128)  # relu2_2: half resolution, 128 channels
     assert np.asarray(feature_loss(extractor, TRUTH, TRUTH)).max() == 0
 

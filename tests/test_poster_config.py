@@ -78,7 +78,7 @@ def test_the_schema_refuses_downsamplings_outside_2_to_4(value):
 
 # --- the generator's downsamplings ---------------------------------------------------------------
 
-@pytest.mark.parametrize("architecture", ARCHITECTURES)
+@pytest.mark.parametrize("architecture", [a for a in ARCHITECTURES if a != "original"])  # original: fixed sizes
 def test_three_downsamplings_give_the_posters_channels_and_halve_the_size_three_times(architecture):
     generator = build_generator(architecture, base_filters=32, residual_blocks=0, downsamplings=3)
     strided = strided_convolutions(generator)
@@ -105,7 +105,7 @@ def test_an_image_size_that_three_downsamplings_cannot_halve_is_refused_clearly(
 # Measured from the code before the option existed (two downsamplings hard-coded), residual_blocks 1:
 # the default must keep building exactly these models, so saved models and the demo's numbers hold.
 BEFORE = {("scribbler", 4, 1): 11539, ("scribbler", 8, 1): 45251, ("scribbler", 4, 5): 11939,
-          ("sketchback", 4, 1): 8931, ("sketchback", 8, 1): 32835, ("sketchback", 4, 5): 10227}
+          ("csi", 4, 1): 8931, ("csi", 8, 1): 32835, ("csi", 4, 5): 10227}
 
 
 @pytest.mark.parametrize("architecture,base_filters,channels", sorted(BEFORE))

@@ -25,13 +25,13 @@ TINY["models"]["buildings"]["epochs"] = 1
 # control and adversarial variant (the multi-style variant is config only: pencil + xdog pairs), the
 # super-resolution stage, the normalised style; 3 style sketches per test shard, one hint count.
 del TINY["models"]["faces_multistyle"]
-for _name in ("faces_hints", "faces_control", "faces_adversarial"):
+for _name in ("faces_hints", "faces_control", "faces_adversarial", "faces_original"):
     TINY["models"][_name]["epochs"] = 1
 TINY["ablation"].update(variants={"adversarial": "faces_adversarial"}, styles=["pencil"], rows=3)
 TINY["superres"].update(models=["buildings", "faces_control"], epochs=1, patch_size=32, figure_rows=2)
 TINY["sketch"]["style"]["max_images"] = 3
 TINY["evaluation"].update(grid_rows=3, hint_strokes=[4])
-MODELS = ["faces", "buildings", "faces_hints", "faces_control", "faces_adversarial"]
+MODELS = ["faces", "buildings", "faces_hints", "faces_control", "faces_adversarial", "faces_original"]
 
 
 def snakemake(workdir: Path, *args: str, config: dict | None = None) -> subprocess.CompletedProcess:
@@ -208,7 +208,9 @@ FEATURES = {"ablation_figure", "ablation_table", "hint_table", "superres_evaluat
 HINT_RULES = {"evaluate_hints", "hint_figure"}
 BUILDINGS_ONLY = FEATURES - {"ablation_figure"}  # the ablation's table shows the SR summary, which holds buildings
 FROM_FACES = ["buildings", "faces", "faces_adversarial", "faces_control"]  # init_from faces; faces_hints is not
-EVERY_MODEL = sorted(FROM_FACES + ["faces_hints"])
+EVERY_MODEL = sorted(FROM_FACES + ["faces_hints", "faces_original"])
+# faces_original: architecture original, whose sizes are fixed (training.architecture and sizes do not apply)
+OWN_ARCHITECTURE = sorted(FROM_FACES + ["faces_hints"])
 
 # Science options: each plans exactly its branch (rules, and which models retrain), nothing upstream.
 SCIENCE = [
@@ -218,8 +220,8 @@ SCIENCE = [
     ("training.loss.pixel_weight", 0.5, RETRAIN | FEATURES | HINT_RULES, EVERY_MODEL),
     ("training.loss.feature_weight", 0.01, RETRAIN | FEATURES | HINT_RULES, EVERY_MODEL),
     ("training.loss.tv_weight", 0.001, RETRAIN | FEATURES | HINT_RULES, EVERY_MODEL),
-    ("training.architecture", "sketchback", RETRAIN | FEATURES | HINT_RULES, EVERY_MODEL),
-    ("training.base_filters", 8, RETRAIN | FEATURES | HINT_RULES, EVERY_MODEL),
+    ("training.architecture", "csi", RETRAIN | FEATURES | HINT_RULES, OWN_ARCHITECTURE),
+    ("training.base_filters", 8, RETRAIN | FEATURES | HINT_RULES, OWN_ARCHITECTURE),
     ("training.batch_size", 4, RETRAIN | FEATURES | HINT_RULES, EVERY_MODEL),
     ("training.mixed_precision", True, RETRAIN | FEATURES | HINT_RULES, EVERY_MODEL),
     ("image_size", 28, UPSTREAM - {"download", "split"} | RETRAIN | FEATURES | HINT_RULES

@@ -138,21 +138,26 @@ def predict_photo(generator, sketch_grey: np.ndarray, max_side: int | None = DEF
     in [0, 1] and mask (H, W, 1), at the sketch's size, scaled and padded with it; None: none.
 
     The model runs at the sketch's own size, or with its longer side scaled to ``size`` (e.g. the
-    image size the model was trained at), or scaled down to ``max_side`` when it is larger; the
-    photo is scaled back to the sketch's size. The sketch is padded with white paper to a
+    image size the model was trained at), or scaled down to ``max_side`` when it is larger, or,
+    for a model that records its training size (the original's released weights) and no ``size``,
+    at exactly that size; the photo is scaled back to the sketch's size. The sketch is padded with white paper to a
     multiple of 2 ** the generator's downsamplings (4 by default) and the prediction cropped back.
     """
     import cv2
 
     from sketchback.data import sketch_to_input
     from sketchback.hints import hint_input, resize_hints, takes_hints
-    from sketchback.model import size_multiple
+    from sketchback.model import size_multiple, trained_size
 
     h, w = sketch_grey.shape
     side = size if size is not None else (min(max(h, w), max_side) if max_side else max(h, w))
     scale = side / max(h, w)
     work = sketch_grey
-    if scale != 1.0:
+    fixed = trained_size(generator) if size is None else None
+    if fixed is not None:  # a model that records its training size (the original's weights) runs at it
+        scale = min(fixed[0] / h, fixed[1] / w)
+        work = cv2.resize(sketch_grey, fixed[::-1], interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    elif scale != 1.0:
         wh = (max(1, round(w * scale)), max(1, round(h * scale)))
         work = cv2.resize(sketch_grey, wh, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
     wh_, ww_ = work.shape

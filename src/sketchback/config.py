@@ -11,6 +11,7 @@ The evaluation plan: each model's ``test_on`` sets, each in every style of ``eva
 from __future__ import annotations
 
 from sketchback.normalise import resolve_params
+from sketchback.options import architecture_problem
 from sketchback.sketch import METHODS, check_params, method_params
 from sketchback.sources import check_source, has_handdrawn_sketches
 
@@ -41,6 +42,16 @@ def evaluation_plan(config: dict) -> list[tuple[str, str, str]]:
         for dataset in spec["test_on"]
         for style in evaluation_styles(config, dataset)
     ]
+
+
+def released_models(config: dict) -> list[str]:
+    """The models that are the original's released weights (``models.<name>.released``), in config order."""
+    return [model for model, spec in config["models"].items() if spec.get("released")]
+
+
+def trained_models(config: dict) -> list[str]:
+    """The models the study trains (every model but the released ones), in config order."""
+    return [model for model in config["models"] if model not in released_models(config)]
 
 
 def hint_models(config: dict) -> list[str]:
@@ -97,6 +108,44 @@ def check_evaluation(config: dict) -> None:
                              f"(known: {', '.join(config['sketch'])}) nor {HANDDRAWN!r}")
 
 
+# What a released model cannot have: it is not trained (null/absent is fine).
+NOT_FOR_RELEASED = ("epochs", "learning_rate", "init_from", "architecture", "adversarial", "hints")
+
+
+def check_released(config: dict) -> None:
+    """Raise ConfigError naming the key when a released model or ``original_examples`` is inconsistent."""
+    files = config.get("released_weights") or {}
+    for name in released_models(config):
+        spec = config["models"][name]
+        if spec["released"] not in files:
+            raise ConfigError(f"models.{name}.released: {spec['released']!r} is not a key of released_weights: "
+                              f"(known: {', '.join(files) or 'none'})")
+        given = [key for key in NOT_FOR_RELEASED if spec.get(key) is not None]
+        if given:
+            raise ConfigError(f"models.{name}.{given[0]}: a released model is not trained; remove the key "
+                              f"(it takes only released, dataset, methods and test_on)")
+    for name, entry in files.items():
+        if not entry["urls"]:
+            raise ConfigError(f"released_weights.{name}.urls: list at least one URL, or place the file at "
+                              f"resources/released/{name}.h5 by hand and keep the URL")
+    examples = config.get("original_examples") or {"sets": {}}
+    for set_name, spec in examples["sets"].items():
+        for model in spec["models"]:
+            if model not in config["models"]:
+                raise ConfigError(f"original_examples.sets.{set_name}.models: model {model!r} is not defined "
+                                  f"under models:")
+
+
+def check_architectures(config: dict) -> None:
+    """Raise ConfigError when training.architecture or a model's architecture names no generator."""
+    named = [("training.architecture", config["training"]["architecture"])]
+    named += [(f"models.{m}.architecture", s["architecture"]) for m, s in config["models"].items() if s.get("architecture")]
+    for key, architecture in named:
+        problem = architecture_problem(architecture, key)
+        if problem:
+            raise ConfigError(problem)
+
+
 def check_config(config: dict) -> None:
     """Raise ConfigError naming the first inconsistent key of a schema-valid config."""
     datasets, methods, models = config["datasets"], config["sketch"], config["models"]
@@ -130,6 +179,8 @@ def check_config(config: dict) -> None:
         init = model.get("init_from")
         if init is not None and init not in models:
             raise ConfigError(f"models.{name}.init_from: model {init!r} is not defined under models:")
+    check_architectures(config)
+    check_released(config)
     try:
         check_evaluation(config)
     except ValueError as error:

@@ -74,9 +74,17 @@ def predict(generator, sketches: np.ndarray, batch_size: int = 16) -> np.ndarray
     A model that takes colour hints gets the sketches with no hints (an empty mask), or takes the
     full (N, H, W, 5) input of ``sketchback.hints.hint_input``.
 
+    A model that records the size it was trained at (the original's released weights, converted by
+    ``sketchback.released``) runs at that size: the sketches are resized to it and the photos back.
+
     Eager calls batch by batch: ``Model.predict`` retraces per input size and, after a few sizes,
     relaxes the traced shape, which the bilinear upsampling layer cannot trace.
     """
+    from sketchback.model import trained_size
+
+    size = trained_size(generator)
+    if size is not None and tuple(sketches.shape[1:3]) != size:
+        return _predict_at_training_size(generator, sketches, size, batch_size)
     if sketches.shape[-1] == 1 and takes_hints(generator):
         sketches = hint_input(sketches)
     out = [np.asarray(generator(sketches[i:i + batch_size], training=False)) for i in range(0, len(sketches), batch_size)]
@@ -85,6 +93,25 @@ def predict(generator, sketches: np.ndarray, batch_size: int = 16) -> np.ndarray
     photos = np.concatenate(out)
     out.clear()  # a shard's predictions held twice at most (batches, joined), not three times (and clipped)
     return np.clip(photos, 0.0, 1.0, out=photos)
+
+
+def resize_images(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """float32 (N, H, W, C) images resized to ``size`` (height, width): area averaging down, cubic up."""
+    import cv2
+
+    height, width = size
+    shrink = height * width < images.shape[1] * images.shape[2]
+    method = cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
+    out = np.empty((len(images), height, width, images.shape[-1]), np.float32)
+    for i, image in enumerate(images):
+        out[i] = cv2.resize(image, (width, height), interpolation=method).reshape(height, width, -1)
+    return out
+
+
+def _predict_at_training_size(generator, sketches: np.ndarray, size: tuple[int, int], batch_size: int) -> np.ndarray:
+    """``predict`` of sketches resized to the model's training size, the photos resized back."""
+    photos = predict(generator, np.clip(resize_images(sketches, size), 0.0, 1.0), batch_size)
+    return np.clip(resize_images(photos, sketches.shape[1:3]), 0.0, 1.0)
 
 
 def _load_pair(photo_path: str | Path, sketch_path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -28,11 +28,9 @@ import keras
 import numpy as np
 from keras import layers
 
-ARCHITECTURES = ("scribbler", "original", "csi")
-# Old architecture names -> (new name, what the old one was): a config naming one stops with the new name.
-RENAMED = {"sketchback": ("csi", "Convolutional Sketch Inversion's generator, which the original's notebook "
-                                 "defines but never trains")}
-ORIGINAL_DOWNSAMPLINGS = 3  # the original generator's three max-pool steps (sizes: multiples of 8)
+from sketchback.options import ARCHITECTURES, ORIGINAL_SIZES, architecture_problem  # noqa: F401 (ARCHITECTURES: read here too)
+
+ORIGINAL_DOWNSAMPLINGS = ORIGINAL_SIZES["downsamplings"]  # the original's three max-pools: multiples of 8
 DOWNSAMPLINGS = (2, 3, 4)  # 2x downsampling steps a generator may take (training.downsamplings)
 DOWNSAMPLING = 4  # H and W must be divisible by this with the default two downsamplings
 
@@ -207,10 +205,9 @@ def build_generator(architecture: str = "scribbler", base_filters: int = 32, res
     """Build a generator by name; ``input_channels`` 1 (sketch) or 5 (sketch + colour hints);
     ``downsamplings`` 2x downsampling steps (2 to 4: training.downsamplings). ``original`` has its
     own fixed sizes: ``base_filters``, ``residual_blocks`` and ``downsamplings`` do not apply to it."""
-    if architecture in RENAMED:
-        new, what = RENAMED[architecture]
-        raise ValueError(f"training.architecture {architecture!r} is now called {new!r} ({what}); write "
-                         f"architecture: {new}, or architecture: original for the network the original study trained")
+    problem = architecture_problem(architecture, "training.architecture")
+    if problem:
+        raise ValueError(problem)
     if architecture == "original":
         return original_generator(input_channels)
     if downsamplings not in DOWNSAMPLINGS:
@@ -220,7 +217,7 @@ def build_generator(architecture: str = "scribbler", base_filters: int = 32, res
         return scribbler_generator(base_filters, residual_blocks, input_channels, downsamplings)
     if architecture == "csi":
         return csi_generator(base_filters, residual_blocks, input_channels, downsamplings)
-    raise ValueError(f"unknown generator architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
+    raise AssertionError(f"architecture {architecture!r} is in ARCHITECTURES but not built here")
 
 
 def trained_size(generator) -> tuple[int, int] | None:

@@ -13,6 +13,14 @@ from pathlib import Path
 # change results in the last bits only, as two GPU runs of the same options do: retraining for
 # them would spend GPU hours for nothing (README, "Rerunning part of the study").
 RUN_SETTING_KEYS = ("jit_compile", "deterministic", "checkpoint_every", "log_every")
+# The generators (sketchback.model) by name, and old names -> (new name, what it is): named here, where
+# building the DAG can check a config without importing Keras.
+ARCHITECTURES = ("scribbler", "original", "csi")
+RENAMED_ARCHITECTURES = {"sketchback": ("csi", "Convolutional Sketch Inversion's generator, which the original's "
+                                               "notebook defines but never trains")}
+# The original's generator has fixed sizes: a model on it records these, whatever training.* says,
+# so that changing base_filters, residual_blocks or downsamplings does not retrain it.
+ORIGINAL_SIZES = {"base_filters": 32, "residual_blocks": 5, "downsamplings": 3}
 # training.* keys for the scheduler alone: the CPU threads a job holds (the rules' threads:)
 SCHEDULER_KEYS = ("threads",)
 
@@ -49,6 +57,10 @@ class TrainOptions:
     def from_config(cls, config: dict, model: str) -> "TrainOptions":
         training, spec = config["training"], config["models"][model]
         science = {k: v for k, v in training.items() if k not in RUN_SETTING_KEYS + SCHEDULER_KEYS and k != "loss"}
+        if spec.get("architecture"):  # models.<name>.architecture overrides training.architecture
+            science["architecture"] = spec["architecture"]
+        if science["architecture"] == "original":
+            science.update(ORIGINAL_SIZES)
         return cls(image_size=config["image_size"], seed=config["seed"], epochs=spec["epochs"],
                    learning_rate=spec["learning_rate"], adversarial=spec["adversarial"], **training["loss"],
                    hints=spec["hints"], **science)
@@ -87,3 +99,14 @@ def training_keys() -> set[str]:
     names = {f.name for f in fields(TrainOptions)} | set(RUN_SETTING_KEYS) | set(SCHEDULER_KEYS) | {"loss"}
     return names - {"image_size", "seed", "epochs", "learning_rate", "pixel_weight", "feature_weight", "tv_weight",
                     "adversarial", "hints"}
+
+
+def architecture_problem(architecture: str, key: str) -> str | None:
+    """Why ``architecture`` (the value of config ``key``) names no generator, or None when it does."""
+    if architecture in RENAMED_ARCHITECTURES:
+        new, what = RENAMED_ARCHITECTURES[architecture]
+        return (f"{key}: {architecture!r} is now called {new!r} ({what}); write {new}, or original for the "
+                f"network the original study trained")
+    if architecture not in ARCHITECTURES:
+        return f"{key}: unknown generator architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}"
+    return None

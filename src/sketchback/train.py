@@ -31,7 +31,7 @@ from sketchback.data import ShardArray, batches, open_pairs, open_rows
 from sketchback.hints import HINT_CHANNELS, TrainingHints, resolve_params as resolve_hints
 from sketchback.io import atomic_path, file_signature, load_npz, save_npz
 from sketchback.losses import SketchInversionLoss, pixel_loss, total_variation, vgg_feature_extractor
-from sketchback.model import build_generator, check_image_size, widen_input
+from sketchback.model import build_generator, check_image_size, downsamplings_of, widen_input
 from sketchback.options import RunSettings, TrainOptions
 
 log = logging.getLogger(__name__)
@@ -556,7 +556,7 @@ def train(train_pairs: list, val_pairs: list, out_model: str | Path, out_history
     :class:`TrainingInterrupted` after SIGTERM (checkpoint saved) and ``FloatingPointError`` when
     the loss stops being finite.
     """
-    check_image_size(options.image_size, options.downsamplings)
+    check_image_size(options.image_size, downsamplings_of(options.architecture, options.downsamplings))
     check_adversarial(options)
     if options.lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"unknown learning-rate schedule {options.lr_schedule!r}; use one of {', '.join(LR_SCHEDULES)}")

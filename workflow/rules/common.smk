@@ -8,7 +8,9 @@ from sketchback.config import (
     hint_evaluation_plan,
     hint_models,
     normaliser_params,
+    released_models,
     test_sets,
+    trained_models,
 )
 from sketchback.ablation import ablation_variants, check_ablation
 from sketchback.options import TrainOptions
@@ -99,6 +101,58 @@ def sketch_weights(wildcards):
     return [] if weights == "random" else [weights]
 
 
+def names_regex(names):
+    """A wildcard pattern matching exactly these names (one that matches nothing for none)."""
+    return "|".join(names) if names else "(?!)"
+
+
+def trained_models_regex():
+    """The models rule train makes (every model but the released ones)."""
+    return names_regex(trained_models(config))
+
+
+def released_models_regex():
+    """The models rule import_released makes from the original's weight files."""
+    return names_regex(released_models(config))
+
+
+def released_entry(model):
+    """The released_weights entry a released model is converted from."""
+    return config["released_weights"][config["models"][model]["released"]]
+
+
+def original_example_sha256(figure):
+    """The pinned sha256 of one of the original's example figures."""
+    for spec in config["original_examples"]["sets"].values():
+        if figure in spec["figures"]:
+            return spec["figures"][figure]
+    raise ValueError(f"{figure!r} is not a figure of original_examples.sets")
+
+
+def original_examples_inputs(wildcards):
+    """One set's figures and the generators that redo them (model_<name>)."""
+    spec = config["original_examples"]["sets"][wildcards.set]
+    named = {
+        "figures": [
+            f"resources/original_examples/{figure}.png" for figure in spec["figures"]
+        ]
+    }
+    for model in spec["models"]:
+        named[f"model_{model}"] = f"results/models/{model}/generator.keras"
+    return named
+
+
+def original_examples_outputs():
+    """The examples' tables and figures (none without original_examples:)."""
+    if not config["original_examples"]:
+        return []
+    return [
+        f"results/report/original_examples/{name}{suffix}"
+        for name in config["original_examples"]["sets"]
+        for suffix in (".csv", "_summary.csv", ".png")
+    ]
+
+
 def init_model(model):
     """The saved generator a model is fine-tuned from, or None."""
     init = config["models"][model]["init_from"]
@@ -133,7 +187,7 @@ def handdrawn_datasets_regex():
         for name, spec in config["datasets"].items()
         if has_handdrawn_sketches(spec["source"]["name"])
     ]
-    return "|".join(names) if names else "(?!)"
+    return names_regex(names)
 
 
 def evaluations():
@@ -199,6 +253,7 @@ def final_outputs():
         + hint_outputs()
         + superres_outputs()
         + ablation_outputs()
+        + original_examples_outputs()
     )
 
 

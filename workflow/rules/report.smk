@@ -72,7 +72,8 @@ rule sketch_examples:
 
 rule loss_curves:
     input:
-        expand("results/models/{model}/history.csv", model=config["models"]),
+        # the trained models only: a released model has no training history
+        expand("results/models/{model}/history.csv", model=trained_models(config)),
     output:
         report(
             "results/report/loss_curves.png",
@@ -84,8 +85,8 @@ rule loss_curves:
     benchmark:
         "results/benchmarks/report/loss_curves.tsv"
     params:
-        models=list(config["models"]),
-        subtitles={model: stage_description(model) for model in config["models"]},
+        models=trained_models(config),
+        subtitles={model: stage_description(model) for model in trained_models(config)},
         dpi=config["evaluation"]["poster"]["dpi"],
     script:
         "../scripts/loss_curves.py"

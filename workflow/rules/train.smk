@@ -10,6 +10,9 @@ rule train:
     output:
         model="results/models/{model}/generator.keras",
         history="results/models/{model}/history.csv",
+    wildcard_constraints:
+        # the released models are converted, not trained (rule import_released)
+        model=trained_models_regex(),
     log:
         "results/logs/train/{model}.log",
     benchmark:
