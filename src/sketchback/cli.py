@@ -618,6 +618,42 @@ def _add_export(sub) -> None:
     e.set_defaults(func=cmd_export)
 
 
+def cmd_import_original(args) -> int:
+    from sketchback.released import import_original
+
+    import_original(args.weights, args.out, training_size=args.trained_at, origin=args.origin)
+    return 0
+
+
+def _add_import_original(sub) -> None:
+    from sketchback.released import parse_training_size
+
+    def trained_at(text: str) -> tuple[int, int]:
+        try:
+            return parse_training_size(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+
+    i = sub.add_parser("import-original", help="convert one of the original study's released weight files",
+                       description="Convert a weight file the original study (BKHMSI/Sketchback, Keras 2) released "
+                                   "into a .keras model of its generator (architecture original), as rule "
+                                   "import_released does. Its layers are matched by order and shape, not by name; "
+                                   "the VGG16 feature model and layers without weights are skipped; the file "
+                                   "model.save writes (model_weights) is read too. Any other file (a web page, a "
+                                   "truncated download, another network's weights) is refused, naming what does "
+                                   "not match, and nothing is written.")
+    i.add_argument("weights", help="the original's weight file, e.g. resources/released/faces.h5 (HDF5, as Keras 2's "
+                                   "save_weights or save wrote it)")
+    i.add_argument("out", help="the model to write, a .keras file, e.g. results/models/released_faces/generator.keras")
+    i.add_argument("--trained-at", type=trained_at, default=None, metavar="HxW",
+                   help="rows x columns the weights were trained at (multiples of 8, e.g. 88x72 for the faces), "
+                        "recorded in the model so inference runs at that size; default: a whole-model file's "
+                        "input shape, else none")
+    i.add_argument("--origin", default="", metavar="TEXT",
+                   help="where the weights came from, recorded in the model (default: the file's name)")
+    i.set_defaults(func=cmd_import_original)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sketchback", description=plain(__doc__))
     parser.add_argument("--version", action="version", version=f"sketchback {version('sketchback')}")
@@ -627,6 +663,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_normalise(sub)
     _add_serve(sub)
     _add_export(sub)
+    _add_import_original(sub)
     return parser
 
 

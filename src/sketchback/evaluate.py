@@ -54,6 +54,8 @@ def load_generator(path: str | Path):
     """Load a saved generator for inference (the file carries its architecture)."""
     import keras
 
+    import sketchback.model  # noqa: F401 (registers TrainingSize, the layer a converted released model has)
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model {path} does not exist; train it first (snakemake {path})")

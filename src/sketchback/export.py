@@ -151,6 +151,8 @@ def load_keras_model(path: str | os.PathLike) -> keras.Model:
     """A generator saved as .keras, checked to take one (N, H, W, C) input and give one output."""
     import keras
 
+    import sketchback.model  # noqa: F401 (registers TrainingSize, the layer a converted released model has)
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model {path} does not exist; give a generator .keras file, e.g. "

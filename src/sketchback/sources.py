@@ -367,9 +367,10 @@ def download(dataset_dir: str | Path, source: dict, seed: int, limits: Limits = 
 
 
 def download_file(dest: str | Path, urls: list[str], md5: str | None = None, sha256: str | None = None,
-                  limits: Limits = Limits()) -> Path:
-    """Fetch one verified file (e.g. the VGG16 weights) to ``dest``; see ``sketchback.fetch.fetch``."""
-    return fetch(urls, dest, {"md5": md5, "sha256": sha256}, limits=limits)
+                  limits: Limits = Limits(), verify: Callable[[Path], object] | None = None) -> Path:
+    """Fetch one verified file (e.g. the VGG16 weights) to ``dest``; see ``sketchback.fetch.fetch``
+    (``verify``: the check of a file without a pinned checksum)."""
+    return fetch(urls, dest, {"md5": md5, "sha256": sha256}, limits=limits, verify=verify)
 
 
 def run_download(manifest: str | Path, source: dict, seed: int, limits: dict, log_path: str | Path) -> Path:
@@ -382,20 +383,11 @@ def run_download(manifest: str | Path, source: dict, seed: int, limits: dict, lo
 
 
 def run_download_file(dest: str | Path, urls: list[str], md5: str | None, limits: dict, log_path: str | Path,
-                      sha256: str | None = None) -> Path:
-    """Body of the download_weights and download_original_example rules: ``download_file``, logging to ``log_path``."""
+                      sha256: str | None = None, verify: Callable[[Path], object] | None = None) -> Path:
+    """Body of the download_weights, download_released and download_original_example rules:
+    ``download_file``, logging to ``log_path``."""
     with job_log(log_path):
-        return download_file(dest, urls, md5=md5, sha256=sha256, limits=Limits(**limits))
-
-
-def run_download_released(dest: str | Path, urls: list[str], limits: dict, log_path: str | Path) -> Path:
-    """Body of the download_released rule: one of the original's weight files, which has no published
-    checksum, so it is kept only when ``sketchback.released.check_original_weights`` accepts it (HDF5,
-    the original generator's layer shapes); a file placed by hand is checked the same way."""
-    from sketchback.released import check_original_weights
-
-    with job_log(log_path):
-        return fetch(urls, dest, None, verify=check_original_weights, limits=Limits(**limits))
+        return download_file(dest, urls, md5=md5, sha256=sha256, limits=Limits(**limits), verify=verify)
 
 
 def read_manifest(dataset_dir: str | Path) -> pd.DataFrame:

@@ -3,7 +3,8 @@
 # Downloads are local rules (compute nodes often have no internet) with run: bodies, as in
 # download.smk: a new URL or mirror reruns nothing. No checksum of the weights is published: a
 # file is kept only when it opens as HDF5 with the original generator's layer shapes.
-from sketchback.sources import run_download_file, run_download_released
+from sketchback.released import check_original_weights
+from sketchback.sources import run_download_file
 
 
 localrules:
@@ -17,11 +18,13 @@ rule download_released:
     log:
         "results/logs/download/released_{weights}.log",
     run:
-        run_download_released(
+        run_download_file(
             output[0],
             config["released_weights"][wildcards.weights]["urls"],
+            None,
             config["download"],
             log[0],
+            verify=check_original_weights,
         )
 
 
@@ -31,10 +34,10 @@ rule import_released:
         lambda wc: f"resources/released/{config['models'][wc.model]['released']}.h5",
     output:
         "results/models/{model}/generator.keras",
-    wildcard_constraints:
-        model=released_models_regex(),
     log:
         "results/logs/import_released/{model}.log",
+    wildcard_constraints:
+        model=released_models_regex(),
     params:
         size=lambda wc: "x".join(map(str, released_entry(wc.model)["training_size"])),
         origin=lambda wc: released_entry(wc.model)["origin"],

@@ -10,13 +10,13 @@ rule train:
     output:
         model="results/models/{model}/generator.keras",
         history="results/models/{model}/history.csv",
-    wildcard_constraints:
-        # the released models are converted, not trained (rule import_released)
-        model=trained_models_regex(),
     log:
         "results/logs/train/{model}.log",
     benchmark:
         "results/benchmarks/train/{model}.tsv"
+    wildcard_constraints:
+        # the released models are converted, not trained (rule import_released)
+        model=trained_models_regex(),
     threads: config["training"]["threads"]
     params:
         options=lambda wc: TrainOptions.from_config(config, wc.model).as_params(),
