@@ -309,3 +309,49 @@ def test_cli_reports_a_refused_file_and_fails(tmp_path, capsys):
     page = web_page(tmp_path, None)
     assert main(["import-original", str(page), str(tmp_path / "g.keras"), "--trained-at", "88x72"]) == 1
     assert "sketchback: error: " in capsys.readouterr().err and not (tmp_path / "g.keras").exists()
+
+
+# --- a converted model in use: predict, serve, evaluation ------------------------------------------
+
+
+def at_training_size(model, grey: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """What running ``model`` at its training size means, written out: the sketch resized to it, the
+    photo resized back (cv2: area averaging down, cubic up, as the package scales)."""
+    import cv2
+
+    small = cv2.resize(grey, size[::-1], interpolation=cv2.INTER_AREA)
+    photo = np.asarray(model(small[None, ..., None].astype(np.float32) / 255, training=False))[0]
+    photo = (np.clip(photo, 0, 1) * 255 + 0.5).astype(np.uint8)
+    return cv2.resize(photo, grey.shape[::-1], interpolation=cv2.INTER_CUBIC)
+
+
+def test_predict_and_serve_run_a_converted_model_at_its_training_size(weights_file, tmp_path):
+    from sketchback.cli import predict_photo
+    from sketchback.evaluate import load_generator
+    from sketchback.serve import Traced
+
+    model = load_generator(import_original(weights_file, tmp_path / "g.keras", training_size=(16, 24)))
+    grey = np.random.default_rng(3).integers(0, 256, (40, 60), dtype=np.uint8)
+    expected = at_training_size(model, grey, (16, 24))
+    assert np.abs(predict_photo(model, grey).astype(int) - expected).max() <= 1
+    assert np.abs(predict_photo(Traced(model), grey).astype(int) - expected).max() <= 1  # sketchback serve's model
+    at_own_size = predict_photo(model, grey, size=60)  # --size: the longer side given, as for any model
+    assert np.abs(at_own_size.astype(int) - expected).mean() > 1
+
+
+def test_the_cli_predicts_with_a_converted_model(weights_file, tmp_path):
+    import cv2
+
+    out = import_original(weights_file, tmp_path / "g.keras", training_size=(16, 24))
+    cv2.imwrite(str(tmp_path / "sketch.png"), np.full((50, 70), 255, np.uint8))
+    assert main(["predict", str(out), str(tmp_path / "sketch.png"), str(tmp_path / "photo.png")]) == 0
+    assert cv2.imread(str(tmp_path / "photo.png")).shape == (50, 70, 3)
+
+
+def test_the_evaluation_runs_a_converted_model_at_its_training_size(weights_file, tmp_path):
+    from sketchback.evaluate import load_generator, predict, resize_images
+
+    model = load_generator(import_original(weights_file, tmp_path / "g.keras", training_size=(16, 24)))
+    sketches = np.random.default_rng(4).random((3, 32, 32, 1), dtype=np.float32)
+    small = np.asarray(model(resize_images(sketches, (16, 24)), training=False))
+    np.testing.assert_allclose(predict(model, sketches), np.clip(resize_images(small, (32, 32)), 0, 1), atol=1e-5)
