@@ -10,6 +10,10 @@ Google Drive, as it behaves today (the flows gdown follows), is imitated by ``Lo
 - ``legacy``: the page links to ``/uc?export=download&confirm=TOKEN&id=ID`` and sets a cookie
   ``download_warning_<n>_<ID>=TOKEN``; the file comes only with both the link and the cookie.
 - ``quota``: the "Too many users have viewed or downloaded this file recently" page, always.
+A file given a ``resource_key`` (one link-shared before 2021) is served, in every flow, only to requests
+whose query carries ``resourcekey=KEY``, first request and after the warning page alike (the page's
+form and link do not repeat the key); any other request gets Drive's HTML "file does not exist" page
+with status 404, as Drive answers a missing or wrong key.
 """
 
 from __future__ import annotations
@@ -77,6 +81,7 @@ class DriveFile:
     flow: str  # "form", "legacy" or "quota"
     uuids: set = field(default_factory=set)
     token: str = ""
+    resource_key: str | None = None
 
 
 def scan_warning_page(file_id: str, name: str, action: str, uuid: str) -> bytes:
@@ -113,11 +118,17 @@ try accessing the file again later. If the file you are trying to access is part
 with many people, it may take up to 24 hours to be able to view or download the file.</p></div></body></html>"""
 
 
+NOT_FOUND_PAGE = b"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Google Drive - Page Not
+Found</title></head><body><div class="uc-main"><p class="uc-error-caption">Sorry, the file you have requested does
+not exist.</p><p class="uc-error-subcaption">Make sure that you have the correct URL and the file exists.</p>
+</div></body></html>""".replace(b"\n", b" ")
+
+
 class LocalServer:
     """``with LocalServer() as server: server.routes["/a.zip"] = Route(data); server.url("/a.zip")``.
 
     ``server.drive(file_id, Route(...), flow)`` serves a file behind the Google Drive imitation and
-    returns its ``/uc?export=download&id=...`` URL.
+    returns its ``/uc?export=download&id=...`` URL (with ``&resourcekey=...`` when given a resource key).
     """
 
     def __init__(self):
@@ -158,17 +169,23 @@ class LocalServer:
     def url(self, path: str) -> str:
         return self.base + path
 
-    def drive(self, file_id: str, route: Route, flow: str = "form") -> str:
-        """Serve ``route`` as the Google Drive file ``file_id`` (flow: form, legacy or quota); its uc URL."""
+    def drive(self, file_id: str, route: Route, flow: str = "form", resource_key: str | None = None) -> str:
+        """Serve ``route`` as the Google Drive file ``file_id`` (flow: form, legacy or quota); its uc URL.
+
+        resource_key: the file needs it (``resourcekey=`` in every request's query); the URL carries it.
+        """
         if flow not in ("form", "legacy", "quota"):
             raise ValueError(f"unknown Drive flow {flow!r}")
-        self.drive_files[file_id] = DriveFile(route, flow, token=uuidlib.uuid4().hex[:4])
-        return self.url(f"/uc?export=download&id={file_id}")
+        self.drive_files[file_id] = DriveFile(route, flow, token=uuidlib.uuid4().hex[:4], resource_key=resource_key)
+        key = f"&resourcekey={resource_key}" if resource_key else ""
+        return self.url(f"/uc?export=download&id={file_id}{key}")
 
     def _drive(self, handler, record: Request, path: str, query: dict) -> None:
         file = self.drive_files[query["id"]]
         name = file.route.filename or (file.route.path.name if file.route.path else "file")
-        if file.flow == "quota":
+        if file.resource_key and query.get("resourcekey") != file.resource_key:
+            self._page(handler, record, NOT_FOUND_PAGE, status=404)
+        elif file.flow == "quota":
             self._page(handler, record, QUOTA_PAGE)
         elif file.flow == "form":
             if path == "/download" and query.get("export") == "download" and query.get("confirm") \
@@ -186,9 +203,9 @@ class LocalServer:
                        cookie=f"{cookie}; Path=/; HttpOnly")
 
     @staticmethod
-    def _page(handler, record: Request, page: bytes, cookie: str | None = None) -> None:
-        record.status = 200
-        handler.send_response(200)
+    def _page(handler, record: Request, page: bytes, cookie: str | None = None, status: int = 200) -> None:
+        record.status = status
+        handler.send_response(status)
         handler.send_header("Content-Type", "text/html; charset=utf-8")
         handler.send_header("Content-Length", str(len(page)))
         if cookie:

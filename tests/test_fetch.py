@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from http_fixture import LocalServer, Route
 
-from sketchback.fetch import ChecksumMismatch, DownloadError, Limits, fetch
+from sketchback.fetch import (ChecksumMismatch, DownloadError, Limits, drive_resource_key, fetch,
+                              resource_key_header, with_resource_key)
 
 DATA = np.random.default_rng(0).integers(0, 256, 300_000, dtype=np.uint8).tobytes()
 MD5 = hashlib.md5(DATA).hexdigest()
@@ -188,6 +189,78 @@ def test_drive_quota_page_stops_with_the_file_the_place_and_a_command(server, tm
     assert "quota exceeded" in message and f"place it at {dest}" in message
     assert f"gdown --continue {CELEBA_ID} -O {dest}" in message
     assert len(server.requests) == 1 and leftovers(tmp_path) == []  # not retried, nothing that looks complete
+
+
+# --- Google Drive resource keys (files link-shared before 2021) -------------------------------------
+FACES_ID, FACES_KEY = "0B-HY3igdAAMNemRpZHc2SkVIV2s", "0-anL_CnHx-DdP_3MyVrbvTw"
+
+
+@pytest.mark.parametrize("flow", ["form", "legacy"])
+def test_a_drive_file_with_a_resource_key_passes_the_warning_page_with_its_key(server, tmp_path, flow):
+    url = server.drive(FACES_ID, Route(DATA, filename="faces.h5"), flow=flow, resource_key=FACES_KEY)
+    dest = tmp_path / "faces.h5"
+    fetch([url], dest, {"md5": MD5}, **FAST)
+    assert dest.read_bytes() == DATA and leftovers(tmp_path) == ["faces.h5"]
+    page, download = server.requests
+    assert page.status == 200 and download.status == 200  # the warning page, then the file
+    assert query(page)["resourcekey"] == query(download)["resourcekey"] == FACES_KEY
+    assert download.headers["X-Goog-Drive-Resource-Keys"] == f"{FACES_ID}/{FACES_KEY}"
+
+
+@pytest.mark.parametrize("key, says", [
+    (None, "The file may need its resource key: Google Drive serves a file link-shared before 2021 only with the "
+           "key from its share link (...?resourcekey=KEY). Add `&resourcekey=<key from the share link>` to this "
+           "URL in the config."),
+    ("0-wrongKeyWrongKeyWrongK", "Google Drive did not serve it with resourcekey=0-wrongKeyWrongKeyWrongK: check "
+                                 "that this key is the one in the file's share link.")])
+def test_a_drive_file_refused_without_its_resource_key_names_the_fix(server, tmp_path, key, says):
+    server.drive(FACES_ID, Route(DATA, filename="faces.h5"), resource_key=FACES_KEY)
+    url = server.url(f"/uc?export=download&id={FACES_ID}" + (f"&resourcekey={key}" if key else ""))
+    dest = tmp_path / "faces.h5"
+    with pytest.raises(DownloadError) as error:
+        fetch([url], dest, {"md5": MD5}, **FAST)
+    message = str(error.value)
+    assert f"{url}: served Google Drive's 'file does not exist' page titled 'Google Drive - Page Not Found' " \
+           f"(HTTP 404) instead of the file. {says}" in message
+    assert f"place it at {dest}" in message and "gdown" not in message  # not a quota problem
+    assert [r.status for r in server.requests] == [404]  # a refusal is not retried
+    assert leftovers(tmp_path) == []  # nothing half-written at the destination or beside it
+
+
+def test_a_drive_sign_in_page_for_a_url_without_a_key_suggests_the_key(server, tmp_path):
+    server.routes["/uc"] = Route(b"<!DOCTYPE html><html><head><title>Sign in - Google Accounts</title></head>"
+                                 b"<body>Sign in to continue to Google Drive</body></html>", content_type="text/html")
+    with pytest.raises(DownloadError, match=r"a sign-in page titled .* instead of the file\. The file may need its "
+                                            r"resource key") as error:
+        fetch([server.url(f"/uc?export=download&id={FACES_ID}")], tmp_path / "faces.h5", None, **FAST)
+    assert "&resourcekey=<key from the share link>" in str(error.value)
+    assert leftovers(tmp_path) == []
+
+
+def test_the_quota_page_of_a_keyed_file_suggests_a_gdown_command_that_keeps_the_key(server, tmp_path):
+    url = server.drive(FACES_ID, Route(DATA), flow="quota", resource_key=FACES_KEY)
+    dest = tmp_path / "faces.h5"
+    with pytest.raises(DownloadError, match="quota exceeded") as error:
+        fetch([url], dest, {"md5": MD5}, **FAST)
+    assert f'gdown --continue "{url}" -O {dest}' in str(error.value)
+    assert "may need its resource key" not in str(error.value)
+
+
+def test_the_resource_key_is_added_to_the_next_url_of_the_same_file_only():
+    original = f"https://drive.google.com/uc?export=download&id={FACES_ID}&resourcekey={FACES_KEY}"
+    assert drive_resource_key(original) == FACES_KEY and drive_resource_key(original.split("&resource")[0]) is None
+    form = f"https://drive.usercontent.google.com/download?id={FACES_ID}&export=download&confirm=t&uuid=u"
+    assert query_of(with_resource_key(form, original)) == {"id": FACES_ID, "export": "download", "confirm": "t",
+                                                          "uuid": "u", "resourcekey": FACES_KEY}
+    other = "https://drive.usercontent.google.com/download?id=0B-HY3igdAAMNajljMGVObDJwOTA&confirm=t"
+    assert with_resource_key(other, original) == other  # another file's URL never gets this key
+    assert with_resource_key(form, original.split("&resource")[0]) == form
+    assert resource_key_header(original) == {"X-Goog-Drive-Resource-Keys": f"{FACES_ID}/{FACES_KEY}"}
+    assert resource_key_header("https://example.org/faces.h5") == {}
+
+
+def query_of(url):
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
 
 
 # --- hostile servers ---------------------------------------------------------------------------------

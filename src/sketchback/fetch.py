@@ -14,6 +14,13 @@ this file recently") cannot be passed: the error names the file, where to place 
 ``gdown`` command to fetch it from elsewhere. Other HTML pages (sign-in, errors) are recognised and
 reported, also when one arrives as the body of a resumed (206) answer.
 
+A file link-shared before 2021 is served, since Drive's 2021 security update, only with the
+``resourcekey`` of its share link (``...uc?export=download&id=ID&resourcekey=KEY``). That key travels
+with every request of the file: it is added to the warning page's form or confirm link when they lack
+it, and sent as Drive's ``X-Goog-Drive-Resource-Keys: ID/KEY`` header. A Drive URL without a key that
+gets Drive's "file does not exist", "you need access" or sign-in page fails with the fix: add
+``&resourcekey=<key from the share link>`` to the URL in the config.
+
 Every file has an overall ``deadline`` and a ``min_speed``: a server that trickles bytes cannot keep
 a download alive for ever. A file already at the destination (placed there by hand, or by an
 earlier run) is verified and used without any network access. Only the standard library is used.
@@ -79,9 +86,9 @@ class Limits:
 class _HTMLPage(Exception):
     """The server answered with an HTML page instead of the file (not worth retrying)."""
 
-    def __init__(self, description: str, quota: bool = False):
+    def __init__(self, description: str, quota: bool = False, hint: str | None = None):
         super().__init__(description)
-        self.quota = quota
+        self.quota, self.hint = quota, hint
 
 
 class _Incomplete(Exception):
@@ -141,11 +148,22 @@ def describe_html(head: bytes) -> str:
         what = "Google Drive's 'download quota exceeded' page (too many downloads of this file today)"
     elif "virus" in lowered and ("scan" in lowered or "google" in lowered):
         what = "Google Drive's virus-scan warning page (the file is too large for Drive to scan)"
+    elif "file you have requested does not exist" in lowered:
+        what = "Google Drive's 'file does not exist' page"
+    elif "you need access" in lowered or "request access" in lowered:
+        what = "Google Drive's 'you need access' page"
     elif "sign in" in lowered or "login" in lowered:
         what = "a sign-in page"
     else:
         what = "a web page"
     return f"{what}{f' titled {title!r}' if title else ''}"
+
+
+def is_refusal_page(text: str) -> bool:
+    """True for the pages Drive answers a file it will not serve with: not found, no access, sign-in."""
+    lowered = text.lower()
+    return any(words in lowered for words in ("file you have requested does not exist", "you need access",
+                                              "request access", "sign in", "login"))
 
 
 class _WarningPage(HTMLParser):
@@ -216,6 +234,40 @@ def drive_file_id(url: str) -> str | None:
     return match.group(1) if match else dict(urllib.parse.parse_qsl(parts.query)).get("id")
 
 
+def drive_resource_key(url: str) -> str | None:
+    """The ``resourcekey`` of a Google Drive file URL (``...&resourcekey=KEY``), else None."""
+    if drive_file_id(url) is None:
+        return None
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query)).get("resourcekey") or None
+
+
+def with_resource_key(url: str, original: str) -> str:
+    """``url`` with ``original``'s resource key added, when both name the same Drive file and ``url`` has none."""
+    key = drive_resource_key(original)
+    if not key or drive_resource_key(url) or drive_file_id(url) != drive_file_id(original):
+        return url
+    parts = urllib.parse.urlsplit(url)
+    query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query) if k != "resourcekey"] + [("resourcekey", key)]
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+def resource_key_header(url: str) -> dict[str, str]:
+    """Drive's ``X-Goog-Drive-Resource-Keys: ID/KEY`` header for a URL that carries a key, else no header."""
+    key = drive_resource_key(url)
+    return {"X-Goog-Drive-Resource-Keys": f"{drive_file_id(url)}/{key}"} if key else {}
+
+
+def resource_key_hint(url: str) -> str:
+    """What to do when Drive refuses the file at ``url``: add its resource key, or check the one given."""
+    key = drive_resource_key(url)
+    if key:
+        return (f"Google Drive did not serve it with resourcekey={key}: check that this key is the one in the "
+                f"file's share link.")
+    return ("The file may need its resource key: Google Drive serves a file link-shared before 2021 only with the "
+            "key from its share link (...?resourcekey=KEY). Add `&resourcekey=<key from the share link>` to this "
+            "URL in the config.")
+
+
 # --- one attempt ------------------------------------------------------------------------------------
 
 def _retry_after(value: str | None) -> float | None:
@@ -251,32 +303,51 @@ class _Attempt:
         self.chunk_size, self.progress_every = chunk_size, progress_every
 
     def open(self, url: str, offset: int):
-        """The response that carries the file (or its remaining bytes) and its first chunk."""
-        headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+        """The response that carries the file (or its remaining bytes) and its first chunk.
+
+        Warning pages are followed; the resource key of ``url`` (a Drive file's) goes with every request.
+        """
+        original = url
+        headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"} | resource_key_header(url)
         if offset:
             headers["Range"] = f"bytes={offset}-"
         for _ in range(MAX_PAGE_HOPS + 1):
-            try:
-                response = self.opener.open(urllib.request.Request(url, headers=headers),
-                                            timeout=self.clock.timeout(self.limits.timeout))
-            except urllib.error.HTTPError as error:
-                if error.code in RETRY_STATUS:
-                    raise _Busy(f"HTTP {error.code} {error.reason}", _retry_after(error.headers.get("Retry-After")))
-                raise
+            response = self._request(url, headers, original)
             first = self._head(response)
             if not _looks_like_html(response.headers.get("Content-Type", ""), first):
                 return response, first
             page = first + response.read(MAX_PAGE_BYTES)
             response.close()
-            text = page.decode("utf-8", errors="replace")
-            if is_quota_page(text):
-                raise _HTMLPage(describe_html(page), quota=True)
-            follow = confirmation_url(page, response.url or url, self.cookies)
-            if follow is None:
-                raise _HTMLPage(describe_html(page))
+            url = with_resource_key(self._next_url(page, response.url or url, original), original)
             log.info("%s: %s; following its download link", self.name, describe_html(page))
-            url = follow
         raise _HTMLPage(f"{describe_html(page)}, again after {MAX_PAGE_HOPS} download links")
+
+    def _request(self, url: str, headers: dict[str, str], original: str):
+        """The response to one GET; a busy status raises _Busy, Drive's refusal page _HTMLPage."""
+        try:
+            return self.opener.open(urllib.request.Request(url, headers=headers),
+                                    timeout=self.clock.timeout(self.limits.timeout))
+        except urllib.error.HTTPError as error:
+            if error.code in RETRY_STATUS:
+                raise _Busy(f"HTTP {error.code} {error.reason}", _retry_after(error.headers.get("Retry-After")))
+            if error.code in (401, 403, 404) and drive_file_id(original):
+                # Drive answers a file it will not serve (e.g. without its resource key) with an HTML 404 page.
+                page = error.read(MAX_PAGE_BYTES)
+                if _looks_like_html(error.headers.get("Content-Type", ""), page):
+                    raise _HTMLPage(f"{describe_html(page)} (HTTP {error.code})",
+                                    hint=resource_key_hint(original)) from error
+            raise
+
+    def _next_url(self, page: bytes, page_url: str, original: str) -> str:
+        """Where a warning page leads; any other page raises _HTMLPage (with the resource-key fix for Drive)."""
+        text = page.decode("utf-8", errors="replace")
+        if is_quota_page(text):
+            raise _HTMLPage(describe_html(page), quota=True)
+        follow = confirmation_url(page, page_url, self.cookies)
+        if follow is not None:
+            return follow
+        refused = drive_file_id(original) is not None and is_refusal_page(text)
+        raise _HTMLPage(describe_html(page), hint=resource_key_hint(original) if refused else None)
 
     def _head(self, response, size: int = 1024) -> bytes:
         """The body's first ``size`` bytes (fewer if it is shorter), held to the speed limit."""
@@ -414,13 +485,24 @@ def _problem(part: Path, checksums: dict[str, str], verify: Callable[[Path], obj
     return None
 
 
-def _manual_fix(dest: Path, failures: list[str], drive_ids: list[str], part: Path) -> str:
+def gdown_command(url: str, dest: Path) -> str:
+    """A shell command that fetches the Drive file at ``url`` to ``dest`` with gdown, keeping its resource key.
+
+    gdown's CLI takes a file id or a whole URL; gdown 6 reduces any Drive URL to its id, dropping the key, so a
+    URL with a key is passed whole to gdown 5, which requests the URL as given.
+    """
+    if drive_resource_key(url):
+        return f'pip install "gdown<6" && gdown --continue "{url}" -O {dest}'
+    return f"pip install gdown && gdown --continue {drive_file_id(url)} -O {dest}"
+
+
+def _manual_fix(dest: Path, failures: list[str], drive_urls: list[str], part: Path) -> str:
     fix = (f"Download it yourself and place it at {dest}, or list a working mirror in the config; a file placed "
            f"there is verified against the pinned checksum.")
-    if drive_ids:
+    if drive_urls:
         fix += (f" Google Drive limits how often a file is downloaded per day; try again later (up to 24 hours), or "
-                f"fetch it on a machine with internet access, e.g. `pip install gdown && gdown --continue "
-                f"{drive_ids[0]} -O {dest}`, or in a web browser, and copy it there.")
+                f"fetch it on a machine with internet access, e.g. `{gdown_command(drive_urls[0], dest)}`, or in a "
+                f"web browser, and copy it there.")
     if part.exists():
         fix += f" The partial download {part} is kept and will be resumed."
     return f"could not download {dest.name}:\n  " + "\n  ".join(failures) + "\n" + fix
@@ -461,7 +543,7 @@ def fetch(urls: list[str], dest: str | os.PathLike, checksums: dict | None = Non
     except _OutOfTime:
         failures.append(f"gave up: the download took longer than download.deadline ({limits.deadline:,.0f} s)")
         log.warning("%s: %s", dest.name, failures[-1])
-    raise DownloadError(_manual_fix(dest, failures, [i for i in map(drive_file_id, quota_urls) if i], part))
+    raise DownloadError(_manual_fix(dest, failures, [u for u in quota_urls if drive_file_id(u)], part))
 
 
 def _try_url(url, dest, part, checksums, verify, limits, clock, chunk_size, progress_every, failures,
@@ -476,7 +558,7 @@ def _try_url(url, dest, part, checksums, verify, limits, clock, chunk_size, prog
         try:
             transfer.run(url)
         except _HTMLPage as page:
-            failures.append(f"{url}: served {page} instead of the file")
+            failures.append(f"{url}: served {page} instead of the file" + (f". {page.hint}" if page.hint else ""))
             if page.quota:
                 quota_urls.append(url)
         except urllib.error.HTTPError as error:
