@@ -1,0 +1,14 @@
+# Log first, so messages of the libraries imported below land in the job log.
+from pathlib import Path
+
+from sketchback.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+
+from sketchback.examples import compare_with_original
+
+i, o = snakemake.input, snakemake.output
+figures = {Path(path).stem: path for path in i.figures}
+models = {name.removeprefix("model_"): path for name, path in i.items() if name.startswith("model_")}
+compare_with_original(figures, models, o.table, o.summary, o.figure, out_markdown=o.get("markdown"),
+                      batch_size=snakemake.params.batch_size)
