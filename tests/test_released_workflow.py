@@ -147,3 +147,22 @@ def test_after_the_run_nothing_is_planned_and_a_new_figure_url_reruns_nothing(st
     moved["original_examples"]["url"] = "http://127.0.0.1:9/elsewhere/{name}.png"
     moved["released_weights"]["faces"]["urls"] = ["http://127.0.0.1:9/elsewhere/faces.h5"]
     assert planned(snakemake_run.snakemake(work, moved, "-n")) == {}
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda c: c["models"]["released_faces"].update(epochs=3), "models.released_faces.epochs: a released model is "
+                                                               "not trained"),
+    (lambda c: c["models"]["released_faces"].update(released="hands"), "'hands' is not a key of released_weights"),
+    (lambda c: c["original_examples"]["sets"]["faces"].update(models=["fces"]), "original_examples.sets.faces.models"),
+])
+def test_an_inconsistent_released_model_or_examples_set_is_refused_naming_the_key(mutate, message):
+    from snakemake.utils import validate
+
+    from sketchback.config import ConfigError, check_config
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    check_config(config)
+    mutate(config)
+    with pytest.raises(ConfigError, match=message):
+        check_config(config)

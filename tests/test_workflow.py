@@ -133,6 +133,9 @@ def test_report_is_browsable_html(study):
     (lambda c: c.update(image_size=30), "image_size"),
     (lambda c: c["sketch"]["xdog"].update(sigmaa=1.0), "sketch.xdog.sigmaa"),
     (lambda c: c["datasets"]["faces"]["source"].update(n_image=10), "n_image"),
+    (lambda c: c["training"].update(architecture="sketchback"), "'sketchback' is now called 'csi'"),
+    (lambda c: c["models"]["faces"].update(architecture="unet"), "models.faces.architecture"),
+    (lambda c: c["models"]["faces"].update(released="faces"), "models.faces.released: 'faces' is not a key"),
 ])
 def test_bad_config_fails_at_start_naming_the_key(tmp_path, mutate, expected):
     bad = copy.deepcopy(TINY)
@@ -153,7 +156,12 @@ def test_full_study_dag_is_sharded_and_starts_with_downloads(tmp_path):
     assert sorted(jobs["download"]) == ["resources/celeba/manifest.csv", "resources/cuhk/manifest.csv",
                                         "resources/zubud/manifest.csv"]
     assert jobs["download_weights"] == ["resources/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"]
-    assert set(list(jobs)[:2]) == {"download", "download_weights"}  # listed before everything they feed
+    downloads = {"download", "download_weights", "download_released", "download_original_example"}
+    assert set(list(jobs)[:4]) == downloads  # listed before everything they feed
+    assert sorted(jobs["download_released"]) == ["resources/released/buildings.h5", "resources/released/faces.h5"]
+    assert sorted(jobs["import_released"]) == ["results/models/released_buildings/generator.keras",
+                                               "results/models/released_faces/generator.keras"]
+    assert len(jobs["download_original_example"]) == 9 and len(jobs["original_examples"]) == 2
     assert len(jobs["prepare"]) == 64 + 4 + 4 + 4 + 1 + 1 + 2  # CUHK: train (mean image) and test
     assert jobs["handdrawn_sketches"] == ["results/sketches/cuhk/handdrawn/test/000.npz"]
     assert "results/evaluation/faces/cuhk/handdrawn/metrics.csv, results/evaluation/faces/cuhk/handdrawn/grid.png" in jobs["evaluate"]
