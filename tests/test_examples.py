@@ -1,8 +1,6 @@
 """sketchback.examples: cutting figures in the original's layout into their panels, and scoring models
 against the original's published predictions. Stand-in figures come from tests/original_fixture.py."""
 
-import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -259,26 +257,3 @@ def test_the_comparison_figure_shows_a_row_per_example_and_a_column_per_image(co
     # 3 examples x (sketch, published, known, other, ground truth): wider than high, far from blank
     assert image.shape[1] > image.shape[0] > 300
     assert (image.min(axis=-1) < 200).mean() > 0.2
-
-
-def test_the_snakemake_script_collects_figures_and_named_models(comparison, tmp_path):
-    """workflow/scripts/original_examples.py run as Snakemake runs it, with its snakemake object."""
-    _, out, _ = comparison
-    folder = out.parent
-    spec = {"input": {"figures": [str(folder / f"{n}.png") for n in ("faces_1", "building_9")],
-                      "model_known": str(folder / "known.keras")},
-            "output": {name: str(tmp_path / f"{name}.{ext}") for name, ext in
-                       [("table", "csv"), ("summary", "csv"), ("figure", "png")]},
-            "log": [str(tmp_path / "job.log")]}
-    script = REPO / "workflow" / "scripts" / "original_examples.py"
-    driver = ("import json, runpy, sys, types\nfrom snakemake.iocontainers import Namedlist\n"
-              "s = json.loads(sys.argv[1])\n"
-              "job = types.SimpleNamespace(input=Namedlist(fromdict=s['input']), log=s['log'],\n"
-              "                            output=Namedlist(fromdict=s['output']), params=Namedlist())\n"
-              f"runpy.run_path({str(script)!r}, init_globals={{'snakemake': job}})\n")
-    result = subprocess.run([sys.executable, "-c", driver, json.dumps(spec)], capture_output=True, text=True,
-                            timeout=300, cwd=REPO)
-    assert result.returncode == 0, (result.stderr + (tmp_path / "job.log").read_text())[-3000:]
-    table = pd.read_csv(tmp_path / "table.csv")
-    assert set(table["figure"]) == {"faces_1", "building_9"} and set(table["model"]) == {PUBLISHED, "known"}
-    assert (tmp_path / "figure.png").stat().st_size > 0
