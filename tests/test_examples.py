@@ -21,7 +21,6 @@ from sketchback.examples import (PUBLISHED, compare_with_original, cut_panels, m
                                  read_example, read_figure)
 from sketchback.metrics import psnr, ssim  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def correlation(a, b) -> float:
