@@ -59,3 +59,11 @@ def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, list[str]]:
             outputs = re.search(r"^\s+output: (.*)$", block, re.M)
             jobs.setdefault(match.group(1), []).append(outputs.group(1) if outputs else "")
     return jobs
+
+
+def planned_outputs(result: subprocess.CompletedProcess) -> list[str]:
+    """Every output path of a dry run's jobs, in the order Snakemake lists the jobs (a job after
+    the jobs that make its inputs)."""
+    assert result.returncode == 0, result.stdout + result.stderr
+    outputs = re.findall(r"^rule \w+:\n(?:\s+.*\n)*?\s+output: (.*)$", result.stdout + result.stderr, re.M)
+    return [path for job in outputs for path in job.split(", ") if path]

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import snakemake_run
 import yaml
-from snakemake_run import REPO, planned_jobs
+from snakemake_run import REPO, planned_jobs, planned_outputs
 
 from sketchback import cli
 from sketchback.config import ConfigError, check_config, evaluation_plan, evaluation_styles
@@ -377,8 +377,7 @@ def test_adding_a_normalised_style_plans_only_its_rules_evaluation_and_report(tm
     config = copy.deepcopy(DEMO)
     assert "style_normalised" in config["evaluation"]["styles"]  # the demo has one; take it out first
     config["evaluation"]["styles"] = ["pencil", "xdog", "style"]
-    jobs = planned_jobs(snakemake_run.snakemake(tmp_path, config, "-n", timeout=300))
-    for output in (path for outputs in jobs.values() for job in outputs for path in job.split(", ") if path):
+    for output in planned_outputs(snakemake_run.snakemake(tmp_path, config, "-n", timeout=300)):
         (tmp_path / output).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / output).touch()  # jobs are listed inputs first, so each output is newer than its inputs
     assert planned_jobs(snakemake_run.snakemake(tmp_path, config, "-n", timeout=300)) == {}

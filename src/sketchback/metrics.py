@@ -7,6 +7,8 @@ the pipeline. The feature distance runs a given VGG feature extractor (Keras) on
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 # skimage defaults for structural_similarity: 7x7 uniform window, sample covariance.
@@ -307,3 +309,133 @@ def colour_error(preds: np.ndarray, truths: np.ndarray) -> np.ndarray:
 
 
 __all__ += ["rgb_to_lab", "ciede2000", "colour_error"]
+
+
+# --------------------------------------------------------------------------- distribution distances (FID, KID)
+# How far the set of outputs is from the set of photos, rather than each output from its own photo:
+# the Frechet distance of Heusel et al. 2017 (TTUR) and the kernel distance of Binkowski et al. 2018,
+# on feature vectors the caller computes (Inception pool3 for the published numbers). SciPy is
+# imported where it is used, as Keras is for feature_distance.
+
+log = logging.getLogger(__name__)
+
+# TTUR's values: the ridge added to both covariances when sqrtm fails, and the largest imaginary
+# part on sqrtm's diagonal that is still taken for rounding error (the trace reads only the diagonal).
+_FID_EPS = 1e-6
+_FID_IMAG_TOL = 1e-3
+
+
+def _check_features(a, b, who: str) -> tuple[np.ndarray, np.ndarray]:
+    """Two (N, D) feature sets as float64, or a ValueError that names what is wrong."""
+    out = []
+    for name, x in (("a", a), ("b", b)):
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2:
+            raise ValueError(f"{who} expects 2-D (N, D) feature arrays, {name} has shape {x.shape}")
+        if x.shape[0] < 2:
+            raise ValueError(f"{who} needs at least 2 feature vectors per set, {name} has {x.shape[0]}")
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"{who} got {int(np.sum(~np.isfinite(x)))} non-finite values (NaN or inf) in {name}")
+        out.append(x)
+    if out[0].shape[1] != out[1].shape[1]:
+        raise ValueError(f"{who} needs features of the same dimension, a has D={out[0].shape[1]}, b has D={out[1].shape[1]}")
+    return out[0], out[1]
+
+
+def _sqrtm(m: np.ndarray) -> np.ndarray:
+    """scipy.linalg.sqrtm in float64, its 'singular' warning sent to the log instead of warnings."""
+    import warnings
+
+    from scipy import linalg
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", linalg.LinAlgWarning)
+        root = linalg.sqrtm(m)
+    for w in caught:
+        log.warning("frechet distance: sqrtm of the covariance product: %s", w.message)
+    return root
+
+
+def _frechet_from_moments(mu1, s1, mu2, s2) -> float:
+    """|mu1 - mu2|^2 + Tr(s1 + s2 - 2 sqrt(s1 s2)) for given means (D,) and covariances (D, D).
+
+    If sqrtm gives non-finite values, eps * I is added to both covariances and it is tried once more
+    (TTUR). An imaginary part of at most 1e-3 on sqrtm's diagonal is rounding error and dropped; a
+    larger one (the covariances are not positive semi-definite) raises ValueError.
+    """
+    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
+    s1, s2 = np.atleast_2d(np.asarray(s1, np.float64)), np.atleast_2d(np.asarray(s2, np.float64))
+    root = _sqrtm(s1 @ s2)
+    if not np.all(np.isfinite(root)):
+        log.warning("frechet distance: sqrtm of the covariance product is not finite (singular); "
+                    "adding %g * I to both covariances", _FID_EPS)
+        ridge = _FID_EPS * np.eye(s1.shape[0])
+        s1, s2 = s1 + ridge, s2 + ridge
+        root = _sqrtm(s1 @ s2)
+        if not np.all(np.isfinite(root)):
+            raise ValueError(f"frechet distance: sqrtm is not finite even with {_FID_EPS} * I added to the covariances")
+    if np.iscomplexobj(root):
+        imag = float(np.max(np.abs(np.diagonal(root).imag)))
+        if imag > _FID_IMAG_TOL:
+            raise ValueError(f"frechet distance: sqrtm has an imaginary component of {imag:.3g} on its diagonal "
+                             f"(tolerance {_FID_IMAG_TOL}); are the covariances positive semi-definite?")
+        root = root.real
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(root))
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets (a, b: (N, D), same D, N >= 2).
+
+    |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 sqrt(S_a S_b)), with sample covariances (N - 1) and the matrix
+    square root by scipy.linalg.sqrtm in float64, as TTUR's calculate_frechet_distance. On Inception
+    pool3 features (D = 2048) this is FID; 0 for identical sets, larger is further apart.
+
+    With N - 1 < D the covariance is rank-deficient (logged as a warning) and the estimate is biased
+    upward, more so the smaller N: FID of a small test set is large and not comparable with published
+    FIDs, which use 50k images. Compare FIDs only at the same N.
+    """
+    a, b = _check_features(a, b, "frechet_distance")
+    n, d = min(len(a), len(b)), a.shape[1]
+    if n - 1 < d:
+        log.warning("frechet_distance: %d feature vectors for %d dimensions: the covariance is rank-deficient "
+                    "and the distance biased upward (not comparable with FIDs at another N)", n, d)
+    return _frechet_from_moments(a.mean(axis=0), np.cov(a, rowvar=False), b.mean(axis=0), np.cov(b, rowvar=False))
+
+
+def _unbiased_mmd2(x: np.ndarray, y: np.ndarray) -> float:
+    """Unbiased MMD^2 of two equal-sized sets (m, D) under the kernel k(x, y) = (x.y / D + 1)^3."""
+    m, d = x.shape
+    kxx, kyy, kxy = ((x @ x.T / d + 1.0) ** 3, (y @ y.T / d + 1.0) ** 3, (x @ y.T / d + 1.0) ** 3)
+    within = kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)  # i != j only: that makes it unbiased
+    return float(within / (m * (m - 1)) - 2.0 * kxy.sum() / (m * m))
+
+
+def kernel_inception_distance(
+    a: np.ndarray, b: np.ndarray, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """Kernel distance of Binkowski et al. 2018 between two feature sets (a, b: (N, D), same D): (mean, std).
+
+    The unbiased MMD^2 under the cubic polynomial kernel k(x, y) = (x.y / D + 1)^3 on ``subsets``
+    pairs of random subsets of m = min(subset_size, len(a), len(b)) vectors, each drawn without
+    replacement (from a, then from b, per subset) with np.random.default_rng(seed); returns the mean
+    and the standard deviation (ddof 0, as torch-fidelity) over the subsets. On Inception pool3
+    features this is KID. Unlike FID it is unbiased at any N, so it may come out slightly negative
+    when the two sets come from one distribution.
+    """
+    a, b = _check_features(a, b, "kernel_inception_distance")
+    if subsets < 1:
+        raise ValueError(f"kernel_inception_distance needs subsets >= 1, got {subsets}")
+    if subset_size < 2:
+        raise ValueError(f"kernel_inception_distance needs subset_size >= 2, got {subset_size}")
+    m = min(subset_size, len(a), len(b))
+    rng = np.random.default_rng(seed)
+    mmd = np.empty(subsets)
+    for t in range(subsets):
+        x = a[rng.choice(len(a), m, replace=False)]
+        y = b[rng.choice(len(b), m, replace=False)]
+        mmd[t] = _unbiased_mmd2(x, y)
+    return float(mmd.mean()), float(mmd.std())
+
+
+__all__ += ["frechet_distance", "kernel_inception_distance"]
