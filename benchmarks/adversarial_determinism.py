@@ -1,9 +1,9 @@
 """Is the adversarial training step bit-reproducible on this CPU, with and without one thread per op?
 
 For each setting (``--threads``: ``default``, TensorFlow's own thread counts; ``1``, one thread per op
-but several ops at once; ``serial``, one op at a time on one thread, ``sketchback.train.serial_tensorflow``),
+but several ops at once; ``serial``, one op at a time on one thread, ``sketchback.models.train.serial_tensorflow``),
 a fresh Python process builds the demo's faces_adversarial
-model exactly as ``sketchback.train`` does (config/demo.yaml: Scribbler, 16 filters, 3 residual blocks,
+model exactly as ``sketchback.models.train`` does (config/demo.yaml: Scribbler, 16 filters, 3 residual blocks,
 64 px, batch 16, random VGG16 filters, a 3-layer patch discriminator with 32 filters), takes 64
 synthetic faces and their pencil sketches, and then ``--trials`` times: puts the generator, the
 discriminator and both Adam states back to the same starting values and runs ``--steps`` joint steps
@@ -29,16 +29,16 @@ import hashlib, sys, time
 import numpy as np, yaml
 threads = sys.argv[1]
 if threads == "serial":
-    from sketchback.train import serial_tensorflow
+    from sketchback.models.train import serial_tensorflow
     assert serial_tensorflow()
 elif threads == "1":
     import tensorflow as tf
     tf.config.threading.set_intra_op_parallelism_threads(1)
-from sketchback.options import TrainOptions
-from sketchback.train import _build, _build_adversary, seed_everything
-from sketchback.data import sketch_to_input, photo_to_target
-from sketchback.sketch import sketch_images
-from sketchback.synthetic import synthetic_image
+from sketchback.models.options import TrainOptions
+from sketchback.models.train import _build, _build_adversary, seed_everything
+from sketchback.data.shards import sketch_to_input, photo_to_target
+from sketchback.sketches.sketch import sketch_images
+from sketchback.data.synthetic import synthetic_image
 import tensorflow as tf
 from snakemake.utils import validate
 

@@ -17,8 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from http_fixture import LocalServer, Route  # noqa: E402
 
-from sketchback.extract import extract  # noqa: E402
-from sketchback.fetch import fetch  # noqa: E402
+from sketchback.data.extract import extract  # noqa: E402
+from sketchback.data.fetch import fetch  # noqa: E402
 
 size_mb = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 data = (bytes(range(256)) * 3907)[:1_000_000] * size_mb

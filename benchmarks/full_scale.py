@@ -262,7 +262,7 @@ def table(run: Path, records: list[dict], start: float) -> tuple[list[dict], str
 
 def training_pairs(run: Path, config: dict) -> dict:
     """Training pairs per model, read from the shards' headers (augmented shards for the buildings)."""
-    from sketchback.data import npz_shape
+    from sketchback.data.shards import npz_shape
 
     out = {}
     for model, spec in config["models"].items():

@@ -1,7 +1,7 @@
 """The loss terms' sizes at the first training step: what the feature term's form (RMS or MSE) does.
 
 For each config and model (``--models``, default the demo's faces and faces_original and the full
-study's faces and poster_faces) it builds the generator and the loss as ``sketchback.train`` does
+study's faces and poster_faces) it builds the generator and the loss as ``sketchback.models.train`` does
 (``TrainOptions.from_config``, fresh seeded weights), with ``vgg_weights: random`` wherever the
 config names the ImageNet file (it cannot be downloaded here: seeded random VGG16 filters of the
 same layers), and evaluates, on one batch of synthetic faces and their pencil sketches at the
@@ -34,7 +34,7 @@ def options_of(config_path: str, model: str):
     import yaml
     from snakemake.utils import validate
 
-    from sketchback.options import TrainOptions
+    from sketchback.models.options import TrainOptions
 
     config = yaml.safe_load((REPO / config_path).read_text())
     validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
@@ -44,9 +44,9 @@ def options_of(config_path: str, model: str):
 
 def batch(size: int, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Synthetic faces (float32 RGB in [0, 1]) and their pencil sketches (float32 grey in [0, 1])."""
-    from sketchback.data import photo_to_target, sketch_to_input
-    from sketchback.sketch import sketch_images
-    from sketchback.synthetic import synthetic_image
+    from sketchback.data.shards import photo_to_target, sketch_to_input
+    from sketchback.sketches.sketch import sketch_images
+    from sketchback.data.synthetic import synthetic_image
 
     photos = np.stack([synthetic_image("faces", seed, i, size) for i in range(n)])
     return sketch_to_input(sketch_images(photos, "pencil", seed=seed)), photo_to_target(photos)
@@ -55,8 +55,8 @@ def batch(size: int, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def terms(options, sketches: np.ndarray, photos: np.ndarray) -> dict[str, float]:
     import keras
 
-    from sketchback.losses import feature_loss, pixel_loss, total_variation, vgg_feature_extractor
-    from sketchback.model import build_generator
+    from sketchback.models.losses import feature_loss, pixel_loss, total_variation, vgg_feature_extractor
+    from sketchback.models.generators import build_generator
 
     keras.utils.set_random_seed(options.seed)
     generator = build_generator(options.architecture, options.base_filters, options.residual_blocks, 1,

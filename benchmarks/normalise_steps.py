@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sketchback.data import sketch_to_input
-from sketchback.evaluate import load_generator, predict
-from sketchback.metrics import image_metrics, ssim
-from sketchback.normalise import builtin_reference, measure_style, normalise_sketch
-from sketchback.normalise_effect import paired_change
-from sketchback.sketch import xdog
-from sketchback.synthetic import synthetic_image
+from sketchback.data.shards import sketch_to_input
+from sketchback.evaluation.evaluate import load_generator, predict
+from sketchback.evaluation.metrics import image_metrics, ssim
+from sketchback.sketches.normalise import builtin_reference, measure_style, normalise_sketch
+from sketchback.evaluation.normalise_effect import paired_change
+from sketchback.sketches.sketch import xdog
+from sketchback.data.synthetic import synthetic_image
 
 STEPS = {
     "paper": {"paper": True, "contrast": False, "width": False},

@@ -25,8 +25,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_serve import form  # noqa: E402  (the tests' multipart encoder)
 
-from sketchback.cli import predict_photo, read_grey  # noqa: E402
-from sketchback.serve import Limits, start  # noqa: E402
+from sketchback.tools.cli import predict_photo, read_grey  # noqa: E402
+from sketchback.tools.serve import Limits, start  # noqa: E402
 
 DEBOUNCE_MS = 120  # app.js: schedule()
 
@@ -74,10 +74,10 @@ def measure(address, name: str, size: int, requests: int, deadline: float) -> di
 
 def models(paths: list[str]) -> dict[str, object]:
     if paths:
-        from sketchback.evaluate import load_generator
+        from sketchback.evaluation.evaluate import load_generator
 
         return {Path(p).parent.name if Path(p).stem == "generator" else Path(p).stem: load_generator(p) for p in paths}
-    from sketchback.model import build_generator
+    from sketchback.models.generators import build_generator
 
     return {"demo-size (16, 3 blocks)": build_generator("scribbler", 16, 3),
             "study-size (32, 5 blocks)": build_generator("scribbler", 32, 5)}

@@ -14,11 +14,11 @@ naive loop (CelebA's format) and as a prepared .npz shard for the shard path.
 
 - naive loop: cv2.imread -> RGB -> the per-image function (pencil_sketch, xdog, style_sketch) ->
   cv2.imwrite PNG, one file at a time.
-- shard path: sketchback.sketch.sketch_shard, end to end: memory-map the .npz shard, sketch the batch
+- shard path: sketchback.sketches.sketch.sketch_shard, end to end: memory-map the .npz shard, sketch the batch
   (vectorised), write the .npz of sketches atomically. "compute only" is sketch_images alone.
   JPEG decoding happens once, in the prepare stage, shared by every style; it is not counted here.
 
-Style transfer runs its default parameters (sketchback.style.DEFAULT_PARAMS) with the seeded random
+Style transfer runs its default parameters (sketchback.sketches.style.DEFAULT_PARAMS) with the seeded random
 VGG16 (the demo's); the ImageNet weights cost the same. Its one-off set-up (building VGG16, tracing
 the step) is reported separately and left out of the rates.
 """
@@ -40,10 +40,10 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from sketchback import style as style_module  # noqa: E402
+from sketchback.sketches import style as style_module  # noqa: E402
 from sketchback.io import save_npz  # noqa: E402
-from sketchback.sketch import METHODS, sketch_images, sketch_shard  # noqa: E402
-from sketchback.synthetic import synthetic_image  # noqa: E402
+from sketchback.sketches.sketch import METHODS, sketch_images, sketch_shard  # noqa: E402
+from sketchback.data.synthetic import synthetic_image  # noqa: E402
 
 CELEBA_IMAGES = 202_599
 CORES = 8

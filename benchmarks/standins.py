@@ -13,7 +13,7 @@ complete, so a later run reuses the set as it is).
   200x250 px named as published (``f-005-01.jpg`` / ``F2-005-01-sz1.jpg``, ``f1-001-01-sz1.jpg``).
 - ``lfw/lfw.tgz``: 13,233 JPEGs of 250x250 in 5,749 person folders ``lfw/<Name>/<Name>_NNNN.jpg``.
 
-Images are ``sketchback.synthetic`` faces and buildings: a pool of distinct images, each file a
+Images are ``sketchback.data.synthetic`` faces and buildings: a pool of distinct images, each file a
 cheap per-index variation of one of them (a brightness shift and a small shift of the content),
 JPEG-encoded afresh, so every file decodes like a real one. ``fraction`` scales the CelebA and
 LFW counts (layouts kept) for quick development runs.
@@ -35,7 +35,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from sketchback.synthetic import synthetic_image
+from sketchback.data.synthetic import synthetic_image
 
 CELEBA_SPLIT = (162_770, 19_867, 19_962)  # official partition: train, val, test
 LFW_IMAGES, LFW_PEOPLE, LFW_SINGLETONS = 13_233, 5_749, 4_069  # 4,069 people have one photo

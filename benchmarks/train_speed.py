@@ -8,7 +8,7 @@ on the same pairs for the same number of steps:
   model with two outputs (photo, VGG features of the photo), as the original sketchback.py did;
 * pipeline: the shards memory-mapped where they lie (no copy), seeded batches prefetched by a
   thread, one compiled step that computes the VGG features of target and prediction in the graph
-  (``sketchback.data.batches`` + ``SketchInversionLoss``, the loop of ``sketchback.train``).
+  (``sketchback.data.shards.batches`` + ``SketchInversionLoss``, the loop of ``sketchback.models.train``).
 
 The schemes run in alternating rounds so that background load hits both alike; each line gives
 the median images/s over the rounds. It also prints the FLOPs per image (the convolutions of the
@@ -44,12 +44,12 @@ import cv2  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from sketchback.data import batches, open_pairs  # noqa: E402
+from sketchback.data.shards import batches, open_pairs  # noqa: E402
 from sketchback.io import save_npz  # noqa: E402
-from sketchback.losses import SketchInversionLoss, pixel_loss, total_variation, vgg_feature_extractor, vgg_preprocess  # noqa: E402
-from sketchback.model import build_generator  # noqa: E402
-from sketchback.sketch import pencil_sketch  # noqa: E402
-from sketchback.synthetic import synthetic_image  # noqa: E402
+from sketchback.models.losses import SketchInversionLoss, pixel_loss, total_variation, vgg_feature_extractor, vgg_preprocess  # noqa: E402
+from sketchback.models.generators import build_generator  # noqa: E402
+from sketchback.sketches.sketch import pencil_sketch  # noqa: E402
+from sketchback.data.synthetic import synthetic_image  # noqa: E402
 
 PIXEL, FEATURE, TV = 1.0, 1e-3, 1e-5
 
@@ -68,7 +68,7 @@ def make_data(folder: Path, n: int, size: int):
 
 
 def optimizer(args):
-    """Adam, with loss scaling under mixed precision (as ``sketchback.train`` does)."""
+    """Adam, with loss scaling under mixed precision (as ``sketchback.models.train`` does)."""
     adam = keras.optimizers.Adam(1e-3)
     return keras.optimizers.LossScaleOptimizer(adam) if args.mixed_precision else adam
 

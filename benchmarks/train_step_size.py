@@ -1,8 +1,8 @@
 """Time and peak memory of one training step at several image sizes, with the study's generator and loss.
 
 For each size (``--sizes``, default 128 and 256) a separate Python process builds the generator and
-the loss exactly as ``sketchback.train`` does (``TrainOptions`` from config/config.yaml's
-``training:`` block, then ``sketchback.train._build``: Scribbler, 32 base filters, 5 residual
+the loss exactly as ``sketchback.models.train`` does (``TrainOptions`` from config/config.yaml's
+``training:`` block, then ``sketchback.models.train._build``: Scribbler, 32 base filters, 5 residual
 blocks, batch 32, Lt = Lp + 0.001 Lf + 1e-5 Lv with the VGG16 relu2_2 feature loss), with the
 changes this CPU needs: ``vgg_weights: random`` (the ImageNet file cannot be downloaded here; the
 same layers and FLOPs), float32 (mixed precision is a GPU setting) and no XLA. It runs ``--warmup``
@@ -18,7 +18,7 @@ batch 32: 32.0 GFLOP per image at 51 TFLOP/s float32, 74 TFLOP/s mixed_float16):
 at another size is the FLOP count of the step divided by that same rate. That is a projection, not
 a measurement (a bigger step usually keeps a GPU busier: batch 64 reached 60 TFLOP/s there).
 
-Evaluation memory: ``sketchback.evaluate.evaluate`` at each size of ``--sizes`` on ``--eval-images``
+Evaluation memory: ``sketchback.evaluation.evaluate.evaluate`` at each size of ``--sizes`` on ``--eval-images``
 synthetic test images (default 64) in ``--eval-shards`` shard pairs (default 1), with config/config.yaml's
 ``evaluation.batch_size``, random VGG16 filters and each generator of ``--eval-generators`` (``tiny``:
 4 filters, 1 residual block, so that the metrics' own memory shows; ``study``: the study's), each in its own
@@ -106,9 +106,9 @@ def measure_training(size: int, batch: int, warmup: int, steps: int, model: str 
     import keras
     import numpy as np
 
-    from sketchback.data import photo_to_target, sketch_to_input
-    from sketchback.options import RunSettings, TrainOptions
-    from sketchback.train import _build, _build_adversary, _compile_setting
+    from sketchback.data.shards import photo_to_target, sketch_to_input
+    from sketchback.models.options import RunSettings, TrainOptions
+    from sketchback.models.train import _build, _build_adversary, _compile_setting
     from train_speed import forward_flops
 
     baseline = rss_mib()
@@ -163,10 +163,10 @@ def measure_evaluation(size: int, images: int, batch: int, generator: str, shard
     import numpy as np
     import tensorflow  # noqa: F401  -- imported before the baseline, as evaluate() imports it anyway
 
-    import sketchback.figures  # noqa: F401
-    from sketchback.evaluate import evaluate
+    import sketchback.evaluation.figures  # noqa: F401
+    from sketchback.evaluation.evaluate import evaluate
     from sketchback.io import save_npz
-    from sketchback.model import build_generator
+    from sketchback.models.generators import build_generator
 
     baseline = rss_mib()
     with tempfile.TemporaryDirectory() as tmp:
@@ -263,7 +263,7 @@ def print_gpu_projection(results: list[dict]) -> None:
 
 
 def print_evaluation(results: list[dict]) -> None:
-    print(f"\nEvaluation: sketchback.evaluate.evaluate on one synthetic test shard pair, batch "
+    print(f"\nEvaluation: sketchback.evaluation.evaluate.evaluate on one synthetic test shard pair, batch "
           f"{results[0]['batch']}, random VGG16 filters, each in its own process; generators "
           + ", ".join(f"{k} = scribbler f{f} r{b}" for k, (f, b) in EVAL_GENERATORS.items())
           + f"; the profile's declaration for these inputs is {EVALUATE_MEM}")

@@ -74,8 +74,8 @@ def blurred(sketch: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
 def standin_images(name: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A seeded synthetic photo (uint8 (H, W, 3), the real figure's image size) and its pencil sketch."""
-    from sketchback.sketch import pencil_sketch
-    from sketchback.synthetic import synthetic_image
+    from sketchback.sketches.sketch import pencil_sketch
+    from sketchback.data.synthetic import synthetic_image
 
     height, width = FIGURE_SIZES[name]
     kind = "faces" if name.startswith("faces") else "buildings"

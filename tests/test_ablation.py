@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from sketchback.ablation import ablation_figure, ablation_markdown, ablation_table, check_ablation
-from sketchback.config import ConfigError
+from sketchback.evaluation.ablation import ablation_figure, ablation_markdown, ablation_table, check_ablation
+from sketchback.errors import ConfigError
 from sketchback.io import save_npz
-from sketchback.model import build_generator
+from sketchback.models.generators import build_generator
 from test_workflow import REPO
 
 METRICS = ("psnr", "ssim", "feature_distance", "sharpness")

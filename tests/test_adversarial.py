@@ -10,12 +10,12 @@ import keras
 import numpy as np
 import pytest
 
-from sketchback.adversarial import (AdversarialTrainer, discriminator_health, discriminator_loss,
+from sketchback.models.adversarial import (AdversarialTrainer, discriminator_health, discriminator_loss,
                                     generator_adversarial_loss, patch_discriminator)
-from sketchback.losses import SketchInversionLoss
-from sketchback.model import build_generator
-from sketchback.options import TrainOptions
-from sketchback.train import check_adversarial
+from sketchback.models.losses import SketchInversionLoss
+from sketchback.models.generators import build_generator
+from sketchback.models.options import TrainOptions
+from sketchback.models.train import check_adversarial
 from test_train import TINY, run, write_pairs
 
 ADVERSARIAL = dict(weight=0.05, start_epoch=0, learning_rate=1e-3, filters=8, layers=2)
@@ -87,7 +87,7 @@ def test_one_joint_step_updates_both_networks_and_without_the_term_equals_the_co
 
 def test_a_warning_names_a_collapsed_discriminator_in_the_log_and_history(tmp_path, caplog, monkeypatch):
     pairs = write_pairs(tmp_path)
-    monkeypatch.setattr("sketchback.train.discriminator_health",
+    monkeypatch.setattr("sketchback.models.train.discriminator_health",
                         lambda loss, real, fake: f"the discriminator won: it tells every prediction apart ({loss:.3g})")
     caplog.set_level(logging.WARNING)
     history = run(pairs, [], tmp_path / "m", epochs=1, adversarial=ADVERSARIAL)
@@ -115,8 +115,8 @@ SERIAL_PROBE = """
 import logging, sys
 logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
 import tensorflow as tf
-from sketchback.options import RunSettings, TrainOptions
-from sketchback.train import train
+from sketchback.models.options import RunSettings, TrainOptions
+from sketchback.models.train import train
 from test_train import TINY, write_pairs
 from pathlib import Path
 out = Path(sys.argv[1])

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sketchback.augment import DEFAULT_AUGMENT, augment_pairs
+from sketchback.sketches.augment import DEFAULT_AUGMENT, augment_pairs
 
 SIZE = 64
 OFF_PHOTOMETRIC = {"brightness": 0, "contrast": 0, "blur_prob": 0, "noise_std": 0}

@@ -10,10 +10,10 @@ from PIL import Image
 from skimage import data as skdata
 from test_images import jpeg_declaring, png_declaring
 
-from sketchback.cli import check_pixels, main, predict_photo, read_grey
+from sketchback.tools.cli import check_pixels, main, predict_photo, read_grey
 from sketchback.images import DEFAULT_MAX_PIXELS
-from sketchback.model import build_generator
-from sketchback.sketch import pencil_sketch, xdog
+from sketchback.models.generators import build_generator
+from sketchback.sketches.sketch import pencil_sketch, xdog
 
 
 @pytest.fixture(scope="module")
@@ -318,7 +318,7 @@ def test_a_folder_with_refused_files_still_does_the_others(model_path, foreign, 
 
 def test_a_header_that_lies_is_caught_after_decoding(monkeypatch, tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "liar.png"), np.full((100, 100), 255, np.uint8))
-    monkeypatch.setattr("sketchback.cli.declared_size", lambda path: (10, 10))  # a header saying 100 px
+    monkeypatch.setattr("sketchback.tools.cli.declared_size", lambda path: (10, 10))  # a header saying 100 px
     assert main(["sketch", str(tmp_path / "liar.png"), str(tmp_path / "out.png"), "--max-pixels", "5000"]) == 1
     assert not (tmp_path / "out.png").exists()
     assert "liar.png: declares 10x10 px but decodes to 100x100 = 10,000 px" in capsys.readouterr().err

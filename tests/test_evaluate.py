@@ -16,8 +16,9 @@ from PIL import Image
 from skimage import data as skdata
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from sketchback.config import ConfigError, check_config, evaluation_plan
-from sketchback.evaluate import (
+from sketchback.tools.config import check_config, evaluation_plan
+from sketchback.errors import ConfigError
+from sketchback.evaluation.evaluate import (
     common_samples,
     cross_style_table,
     data_overview,
@@ -30,9 +31,9 @@ from sketchback.evaluate import (
     write_cross_style,
 )
 from sketchback.io import save_npz
-from sketchback.losses import vgg_feature_extractor, vgg_preprocess
-from sketchback.model import build_generator
-from sketchback.sketch import pencil_sketch, xdog
+from sketchback.models.losses import vgg_feature_extractor, vgg_preprocess
+from sketchback.models.generators import build_generator
+from sketchback.sketches.sketch import pencil_sketch, xdog
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = 24

@@ -1,4 +1,4 @@
-"""sketchback.examples: cutting figures in the original's layout into their panels, and scoring models
+"""sketchback.evaluation.examples: cutting figures in the original's layout into their panels, and scoring models
 against the original's published predictions. Stand-in figures come from tests/original_fixture.py."""
 
 import sys
@@ -17,9 +17,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 sys.path.insert(0, str(Path(__file__).parent))
 from original_fixture import FIGURE_SIZES, standin_images, write_original_layout_figure  # noqa: E402
 
-from sketchback.examples import (PUBLISHED, compare_with_original, cut_panels, model_outputs,  # noqa: E402
+from sketchback.evaluation.examples import (PUBLISHED, compare_with_original, cut_panels, model_outputs,  # noqa: E402
                                  read_example, read_figure)
-from sketchback.metrics import psnr, ssim  # noqa: E402
+from sketchback.evaluation.metrics import psnr, ssim  # noqa: E402
 
 
 
@@ -180,7 +180,7 @@ def test_model_outputs_pad_with_white_paper_and_crop_back():
 def _generator(seed):
     import keras
 
-    from sketchback.model import build_generator
+    from sketchback.models.generators import build_generator
 
     keras.utils.set_random_seed(seed)
     return build_generator("scribbler", base_filters=4, residual_blocks=1)
@@ -188,7 +188,7 @@ def _generator(seed):
 
 def _drawn_prediction(generator, sketch_u8) -> np.ndarray:
     """The generator's photo of a uint8 sketch, worked out here: padded with white to a multiple of 4."""
-    from sketchback.evaluate import predict
+    from sketchback.evaluation.evaluate import predict
 
     h, w = sketch_u8.shape
     x = np.pad(sketch_u8.astype(np.float32) / 255.0, ((0, -h % 4), (0, -w % 4)), constant_values=1.0)

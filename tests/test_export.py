@@ -1,4 +1,4 @@
-"""`sketchback export`: each format run by its own runtime, independently of sketchback.export's own check.
+"""`sketchback export`: each format run by its own runtime, independently of sketchback.tools.export's own check.
 
 The exported files are run here with onnxruntime, the LiteRT interpreter and tf.saved_model
 directly, at sizes other than those export_model checks, and compared with the saved Keras model.
@@ -15,10 +15,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from sketchback import export
-from sketchback.cli import main, predict_photo
-from sketchback.export import MissingDependency, export_model
-from sketchback.model import build_generator, original_generator
+from sketchback.tools import export
+from sketchback.tools.cli import main, predict_photo
+from sketchback.tools.export import MissingDependency, export_model
+from sketchback.models.generators import build_generator, original_generator
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = ((2, 16, 16), (1, 24, 32))  # (N, H, W): a batch, and a non-square size
@@ -40,7 +40,7 @@ def generator(architecture: str, channels: int, downsamplings: int = 2) -> keras
 
 
 def run_in_runtime(fmt: str, path: Path, x: np.ndarray) -> np.ndarray:
-    """The exported file run by its runtime, written out here rather than taken from sketchback.export."""
+    """The exported file run by its runtime, written out here rather than taken from sketchback.tools.export."""
     if fmt == "onnx":
         import onnxruntime
 

@@ -11,8 +11,8 @@ import zipfile
 import numpy as np
 import pytest
 
-import sketchback.extract as extract_module
-from sketchback.extract import (ArchiveError, LayoutError, NotEnoughSpace, extract, missing_files, require_files,
+import sketchback.data.extract as extract_module
+from sketchback.data.extract import (ArchiveError, LayoutError, NotEnoughSpace, extract, missing_files, require_files,
                                 verify_archive)
 
 RNG = np.random.default_rng(1)
@@ -297,7 +297,7 @@ def test_extraction_needs_room_for_the_unpacked_archive(tmp_path, monkeypatch):
 
 def test_verify_archive_counts_the_members_of_good_archives_and_writes_nothing(tmp_path, caplog):
     zipped = celeba_zip(tmp_path / "img_align_celeba.zip")
-    with caplog.at_level(logging.INFO, logger="sketchback.extract"):
+    with caplog.at_level(logging.INFO, logger="sketchback.data.extract"):
         assert verify_archive(zipped, progress_every=2) == 5
     assert "img_align_celeba.zip: verified 4 of 5 members" in caplog.text
     for mode in ("w", "w:gz", "w:bz2", "w:xz"):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from http_fixture import LocalServer, Route
 
-from sketchback.fetch import (ChecksumMismatch, DownloadError, Limits, drive_resource_key, fetch,
+from sketchback.data.fetch import (ChecksumMismatch, DownloadError, Limits, drive_resource_key, fetch,
                               resource_key_header, with_resource_key)
 
 DATA = np.random.default_rng(0).integers(0, 256, 300_000, dtype=np.uint8).tobytes()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from sketchback.metrics import _frechet_from_moments, frechet_distance, kernel_inception_distance
+from sketchback.evaluation.metrics import _frechet_from_moments, frechet_distance, kernel_inception_distance
 
 
 def gaussian_sets(n: int, seed: int = 0):
@@ -92,7 +92,7 @@ def test_fid_of_identical_sets_is_zero():
 def test_fewer_vectors_than_dimensions_warns_and_stays_finite(caplog):
     rng = np.random.default_rng(3)
     a, b = rng.normal(size=(10, 64)), rng.normal(size=(10, 64))
-    with caplog.at_level(logging.WARNING, logger="sketchback.metrics"):
+    with caplog.at_level(logging.WARNING, logger="sketchback.evaluation.metrics"):
         fid = frechet_distance(a, b)
     assert np.isfinite(fid)
     assert "rank-deficient" in caplog.text
@@ -119,7 +119,7 @@ def test_a_product_without_a_finite_sqrtm_is_retried_with_eps(caplog):
     eps = 1e-6
     nilpotent = np.array([[0.0, 1.0], [0.0, 0.0]])
     exact = (0.0 + 2.0 + 4.0 * eps) - 2.0 * 2.0 * np.sqrt(eps * (1.0 + eps))
-    with caplog.at_level(logging.WARNING, logger="sketchback.metrics"):
+    with caplog.at_level(logging.WARNING, logger="sketchback.evaluation.metrics"):
         got = _frechet_from_moments(np.zeros(2), nilpotent, np.zeros(2), np.eye(2))
     assert got == pytest.approx(exact, rel=1e-9)
     assert "adding 1e-06 * I" in caplog.text

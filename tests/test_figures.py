@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sketchback.figures import (
+from sketchback.evaluation.figures import (
     GUTTER,
     evaluation_grid,
     header_height,
@@ -191,7 +191,7 @@ def _cross_table(with_missing: bool = True) -> pd.DataFrame:
 
 
 def test_plot_cross_style_writes_heat_maps(tmp_path):
-    from sketchback.figures import plot_cross_style
+    from sketchback.evaluation.figures import plot_cross_style
 
     path = tmp_path / "cross.png"
     plot_cross_style(_cross_table(), path, styles=["pencil", "xdog", "handdrawn"], style_labels={"handdrawn": "hand-drawn"})

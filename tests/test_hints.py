@@ -7,18 +7,18 @@ import pytest
 from PIL import Image
 from skimage.color import deltaE_ciede2000, rgb2lab
 
-from sketchback.cli import main, predict_photo
-from sketchback.data import batches, open_pairs, open_rows, sketch_to_input
-from sketchback.evaluate import (cross_style_table, evaluate, hint_columns, load_generator, predict,
+from sketchback.tools.cli import main, predict_photo
+from sketchback.data.shards import batches, open_pairs, open_rows, sketch_to_input
+from sketchback.evaluation.evaluate import (cross_style_table, evaluate, hint_columns, load_generator, predict,
                                  summarize)
-from sketchback.hint_report import hint_figure, hint_table
-from sketchback.hints import (HINT_CHANNELS, TrainingHints, hint_input, read_hint_file, resize_hints,
+from sketchback.evaluation.hint_report import hint_figure, hint_table
+from sketchback.sketches.hints import (HINT_CHANNELS, TrainingHints, hint_input, read_hint_file, resize_hints,
                               sample_hints, takes_hints)
 from sketchback.io import save_npz
-from sketchback.metrics import ciede2000, colour_error, rgb_to_lab
-from sketchback.model import build_generator, widen_input
-from sketchback.options import RunSettings, TrainOptions
-from sketchback.train import train
+from sketchback.evaluation.metrics import ciede2000, colour_error, rgb_to_lab
+from sketchback.models.generators import build_generator, widen_input
+from sketchback.models.options import RunSettings, TrainOptions
+from sketchback.models.train import train
 
 SIZE = 16
 
@@ -177,7 +177,7 @@ def test_training_batches_get_hints_by_dataset_row_whatever_the_sharding(tmp_pat
         np.testing.assert_array_equal(xa, xb)
         np.testing.assert_array_equal(ya, yb)
     # and they are sample_hints of the rows in the epoch's order, with stream epoch + 1
-    from sketchback.data import epoch_order
+    from sketchback.data.shards import epoch_order
 
     order = epoch_order(17, 5, 2)
     rgb, mask = sample_hints(images[order], order, 3, params, stream=3)
@@ -417,7 +417,7 @@ def test_predict_hints_refuses_what_cannot_work(hint_model_path, tmp_path, capsy
 def test_the_sampler_defaults_are_the_schema_defaults():
     import yaml
 
-    from sketchback.hints import DEFAULT_PARAMS
+    from sketchback.sketches.hints import DEFAULT_PARAMS
     from snakemake_run import REPO
 
     schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
@@ -428,7 +428,7 @@ def test_the_sampler_defaults_are_the_schema_defaults():
 def test_only_hint_models_are_evaluated_with_hints():
     import yaml
 
-    from sketchback.config import evaluation_plan, hint_evaluation_plan, hint_models
+    from sketchback.tools.config import evaluation_plan, hint_evaluation_plan, hint_models
     from snakemake_run import REPO
 
     config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())

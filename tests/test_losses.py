@@ -3,9 +3,9 @@ import keras
 import numpy as np
 import pytest
 
-from sketchback import losses
+from sketchback.models import losses
 from sketchback.io import file_digest
-from sketchback.losses import (
+from sketchback.models.losses import (
     SketchInversionLoss,
     feature_loss,
     pixel_loss,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from sketchback.metrics import bootstrap_ci, image_metrics, psnr, ssim
+from sketchback.evaluation.metrics import bootstrap_ci, image_metrics, psnr, ssim
 
 SHAPES = [(32, 32, 3), (64, 48, 3), (100, 100, 3), (32, 32), (64, 48), (100, 100), (7, 9, 3)]
 
@@ -142,14 +142,14 @@ def test_bootstrap_ci_edge_cases():
 
 @pytest.fixture(scope="module")
 def extractor():
-    from sketchback.losses import vgg_feature_extractor
+    from sketchback.models.losses import vgg_feature_extractor
 
     return vgg_feature_extractor("random", seed=0)
 
 
 def test_feature_distance_matches_its_formula_and_is_a_distance(extractor):
-    from sketchback.losses import vgg_preprocess
-    from sketchback.metrics import feature_distance
+    from sketchback.models.losses import vgg_preprocess
+    from sketchback.evaluation.metrics import feature_distance
 
     rng = np.random.default_rng(2)
     truths = np.stack([_structured((20, 28, 3), rng) for _ in range(5)])
@@ -174,7 +174,7 @@ def test_feature_distance_matches_its_formula_and_is_a_distance(extractor):
 
 
 def test_feature_distance_rejects_bad_batches(extractor):
-    from sketchback.metrics import feature_distance
+    from sketchback.evaluation.metrics import feature_distance
 
     with pytest.raises(ValueError, match="shape mismatch"):
         feature_distance(extractor, np.zeros((2, 16, 16, 3)), np.zeros((2, 16, 12, 3)))
@@ -185,7 +185,7 @@ def test_feature_distance_rejects_bad_batches(extractor):
 def test_sharpness_ratio_is_one_for_the_truth_below_one_when_blurred_and_above_with_noise():
     import cv2
 
-    from sketchback.metrics import gradient_magnitude, sharpness_ratio
+    from sketchback.evaluation.metrics import gradient_magnitude, sharpness_ratio
 
     rng = np.random.default_rng(0)
     photos = np.stack([cv2.resize(rng.random((8, 8, 3)).astype(np.float32), (32, 32), interpolation=cv2.INTER_NEAREST)

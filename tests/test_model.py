@@ -4,7 +4,7 @@ import pytest
 
 from keras import layers
 
-from sketchback.model import (
+from sketchback.models.generators import (
     ARCHITECTURES,
     build_generator,
     check_image_size,

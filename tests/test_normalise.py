@@ -11,11 +11,12 @@ import snakemake_run
 import yaml
 from snakemake_run import REPO, planned_jobs, planned_outputs
 
-from sketchback import cli
-from sketchback.config import ConfigError, check_config, evaluation_plan, evaluation_styles
-from sketchback.metrics import ssim
-from sketchback.normalise_effect import normalise_effect
-from sketchback.normalise import (
+from sketchback.tools import cli
+from sketchback.tools.config import check_config, evaluation_plan, evaluation_styles
+from sketchback.errors import ConfigError
+from sketchback.evaluation.metrics import ssim
+from sketchback.evaluation.normalise_effect import normalise_effect
+from sketchback.sketches.normalise import (
     NORMALISE_DEFAULTS,
     SketchStyle,
     change_width,
@@ -28,8 +29,8 @@ from sketchback.normalise import (
     sketch_stats,
     stroke_width,
 )
-from sketchback.sketch import pencil_sketch, xdog
-from sketchback.synthetic import synthetic_image
+from sketchback.sketches.sketch import pencil_sketch, xdog
+from sketchback.data.synthetic import synthetic_image
 
 PENCIL = SketchStyle(paper=255.0, ink=0.5, width=2.0)
 EVERY_STEP = {"paper": True, "contrast": True, "width": True}
@@ -276,7 +277,7 @@ def test_cli_bad_setting_fails_before_any_file(tmp_path, capsys):
 
 def test_predict_normalise_feeds_the_model_the_normalised_sketch(tmp_path, monkeypatch):
     seen = []
-    monkeypatch.setattr("sketchback.evaluate.load_generator", lambda path: "generator")
+    monkeypatch.setattr("sketchback.evaluation.evaluate.load_generator", lambda path: "generator")
     monkeypatch.setattr(cli, "predict_photo",
                         lambda gen, grey, **kw: seen.append(grey) or np.zeros(grey.shape + (3,), np.uint8))
     sketch = on_paper(rings(64, 3, 0.9), shaded_paper(64))

@@ -10,9 +10,9 @@ import yaml
 from keras import layers
 from snakemake.utils import validate
 
-from sketchback.cli import predict_photo
-from sketchback.model import ARCHITECTURES, build_generator, check_image_size, size_multiple
-from sketchback.options import TrainOptions
+from sketchback.tools.cli import predict_photo
+from sketchback.models.generators import ARCHITECTURES, build_generator, check_image_size, size_multiple
+from sketchback.models.options import TrainOptions
 from snakemake_run import REPO, planned_jobs, snakemake
 
 POSTER = REPO / "config" / "poster.yaml"
@@ -127,8 +127,8 @@ def test_predicting_with_a_three_downsampling_model_pads_to_a_multiple_of_8():
 
 
 def test_training_builds_the_configured_depth_and_refuses_a_size_it_cannot_halve(tmp_path):
-    from sketchback.options import RunSettings
-    from sketchback.train import train
+    from sketchback.models.options import RunSettings
+    from sketchback.models.train import train
     from test_train import TINY, write_pairs
 
     pairs = write_pairs(tmp_path, counts=(8, 4), size=16)

@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 
 from sketchback.io import load_npz
-from sketchback.prepare import (crop_resize, handdrawn_shard, load_image, mean_image, prepare_shard, split_index,
+from sketchback.data.prepare import (crop_resize, handdrawn_shard, load_image, mean_image, prepare_shard, split_index,
                                  write_index)
-from sketchback.sources import write_manifest
+from sketchback.data.sources import write_manifest
 
 SHARDS = {"train": 3, "val": 1, "test": 2}
 FRACTIONS = {"train": 0.7, "val": 0.1, "test": 0.2}

@@ -8,9 +8,9 @@ import keras
 import numpy as np
 import pytest
 
-from sketchback.cli import main
-from sketchback.model import TrainingSize, original_generator, trained_size
-from sketchback.released import (GENERATOR_KERNELS, ReleasedWeightsError, check_original_weights, import_original,
+from sketchback.tools.cli import main
+from sketchback.models.generators import TrainingSize, original_generator, trained_size
+from sketchback.models.released import (GENERATOR_KERNELS, ReleasedWeightsError, check_original_weights, import_original,
                                  read_original_weights, training_size_of)
 
 # The original's generator_model as its script writes it, in Keras 2's layer order: c = ReLU conv
@@ -194,7 +194,7 @@ def test_a_whole_model_file_converts_and_records_its_input_size(pairs, tmp_path)
 def test_a_whole_model_file_of_a_size_the_generator_cannot_record_converts_without_one(pairs, tmp_path, caplog):
     # the original script's own m, n = 205, 282 are no multiples of 8: nothing to record, and it says so
     whole = write_keras2(tmp_path / "model.h5", training_model_layers(pairs), whole_model_input=(205, 282))
-    with caplog.at_level("WARNING", logger="sketchback.released"):
+    with caplog.at_level("WARNING", logger="sketchback.models.released"):
         out = import_original(whole, tmp_path / "generator.keras")
     assert "input shape 205x282 is not a multiple of 8; no training size recorded" in caplog.text
     assert trained_size(keras.models.load_model(out, compile=False)) is None
@@ -287,7 +287,7 @@ def test_the_output_must_be_a_keras_file(weights_file, tmp_path):
 
 def test_cli_import_original_writes_a_model_that_runs_at_its_training_size(weights_file, pairs, tmp_path, caplog):
     out = tmp_path / "models" / "generator.keras"
-    with caplog.at_level("INFO", logger="sketchback.released"):
+    with caplog.at_level("INFO", logger="sketchback.models.released"):
         assert main(["import-original", str(weights_file), str(out), "--trained-at", "88x72",
                      "--origin", "BKHMSI/Sketchback faces"]) == 0
     assert "trained at 88x72" in caplog.text
@@ -326,9 +326,9 @@ def at_training_size(model, grey: np.ndarray, size: tuple[int, int]) -> np.ndarr
 
 
 def test_predict_and_serve_run_a_converted_model_at_its_training_size(weights_file, tmp_path):
-    from sketchback.cli import predict_photo
-    from sketchback.evaluate import load_generator
-    from sketchback.serve import Traced
+    from sketchback.tools.cli import predict_photo
+    from sketchback.evaluation.evaluate import load_generator
+    from sketchback.tools.serve import Traced
 
     model = load_generator(import_original(weights_file, tmp_path / "g.keras", training_size=(16, 24)))
     grey = np.random.default_rng(3).integers(0, 256, (40, 60), dtype=np.uint8)
@@ -349,7 +349,7 @@ def test_the_cli_predicts_with_a_converted_model(weights_file, tmp_path):
 
 
 def test_the_evaluation_runs_a_converted_model_at_its_training_size(weights_file, tmp_path):
-    from sketchback.evaluate import load_generator, predict, resize_images
+    from sketchback.evaluation.evaluate import load_generator, predict, resize_images
 
     model = load_generator(import_original(weights_file, tmp_path / "g.keras", training_size=(16, 24)))
     sketches = np.random.default_rng(4).random((3, 32, 32, 1), dtype=np.float32)

@@ -22,9 +22,9 @@ from original_fixture import write_original_layout_figure
 from snakemake_run import REPO, planned
 from test_released import KERNELS, random_pairs, training_model_layers, write_keras2
 
-from sketchback.evaluate import load_generator, predict
-from sketchback.model import trained_size
-from sketchback.released import import_original
+from sketchback.evaluation.evaluate import load_generator, predict
+from sketchback.models.generators import trained_size
+from sketchback.models.released import import_original
 
 SIZE = 32  # the study's image size here
 TRAINED_AT = {"faces": (16, 24), "buildings": (24, 16)}  # rows x columns, as released_weights gives them
@@ -158,7 +158,8 @@ def test_after_the_run_nothing_is_planned_and_a_new_figure_url_reruns_nothing(st
 def test_an_inconsistent_released_model_or_examples_set_is_refused_naming_the_key(mutate, message):
     from snakemake.utils import validate
 
-    from sketchback.config import ConfigError, check_config
+    from sketchback.tools.config import check_config
+    from sketchback.errors import ConfigError
 
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))

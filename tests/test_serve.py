@@ -24,12 +24,12 @@ import pytest
 from keras import layers
 from test_images import png_declaring
 
-from sketchback.cli import predict_photo, read_grey
-from sketchback.model import build_generator
-from sketchback.hints import takes_hints
-from sketchback.serve import Limits, Traced, model_paths, photo_of, served_models, start
+from sketchback.tools.cli import predict_photo, read_grey
+from sketchback.models.generators import build_generator
+from sketchback.sketches.hints import takes_hints
+from sketchback.tools.serve import Limits, Traced, model_paths, photo_of, served_models, start
 
-WEB = Path(__file__).resolve().parents[1] / "src" / "sketchback" / "web"
+WEB = Path(__file__).resolve().parents[1] / "src" / "sketchback" / "tools" / "web"
 
 
 # --------------------------------------------------------------------------- tiny models and requests
@@ -422,7 +422,7 @@ def test_the_command_serves_models_named_after_their_files(tmp_path):
     generator = build_generator("scribbler", base_filters=4, residual_blocks=1)
     (tmp_path / "faces").mkdir()
     generator.save(tmp_path / "faces" / "generator.keras")
-    process = subprocess.Popen([sys.executable, "-m", "sketchback.cli", "serve",
+    process = subprocess.Popen([sys.executable, "-m", "sketchback.tools.cli", "serve",
                                 str(tmp_path / "faces" / "generator.keras"), "--port", "0"],
                                stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
@@ -445,7 +445,7 @@ def test_the_command_serves_models_named_after_their_files(tmp_path):
 
 
 def test_bad_limits_are_refused_by_the_command(tmp_path, capsys):
-    from sketchback.cli import main
+    from sketchback.tools.cli import main
 
     assert main(["serve", str(tmp_path / "m.keras"), "--workers", "0"]) == 1
     assert "--workers 0: give at least 1" in capsys.readouterr().err

@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 from test_serve import assert_serves, hint_model, ink_model, png
 
-from sketchback.cli import predict_photo, read_grey
-from sketchback.serve import Limits, start
+from sketchback.tools.cli import predict_photo, read_grey
+from sketchback.tools.serve import Limits, start
 
 CHROMIUM = "/usr/bin/chromium"
 IN_CI = os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
@@ -56,7 +56,7 @@ def browser():
 def server():
     models = {"ink": ink_model(), "hinted": hint_model()}
     if os.environ.get("SKETCHBACK_SERVE_MODEL"):
-        from sketchback.evaluate import load_generator
+        from sketchback.evaluation.evaluate import load_generator
 
         models = {"faces": load_generator(os.environ["SKETCHBACK_SERVE_MODEL"]), **models}
     server = start(models, Limits(), read_grey, predict_photo)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from sketchback.io import load_npz, save_npz
-from sketchback.sketch import (METHODS, check_params, image_seed, method_params, paper_texture, pencil_sketch,
+from sketchback.sketches.sketch import (METHODS, check_params, image_seed, method_params, paper_texture, pencil_sketch,
                                select_images, sketch_images, sketch_shard, to_grey, xdog)
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
@@ -347,7 +347,8 @@ def test_sketch_shard_rejects_bad_params_before_writing(tmp_path):
 def test_config_check_names_a_bad_sketch_value():
     import yaml
 
-    from sketchback.config import ConfigError, check_config
+    from sketchback.tools.config import check_config
+    from sketchback.errors import ConfigError
 
     config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "demo.yaml").read_text())
     config["sketch"]["pencil"] = {"blur_ksize": 20}

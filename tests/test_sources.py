@@ -9,9 +9,9 @@ import pytest
 from dataset_fixture import celeba_files, cuhk_files, lfw_files, source_block, zubud_files
 from http_fixture import LocalServer, Route
 
-from sketchback.extract import LayoutError
-from sketchback.fetch import DownloadError, Limits
-from sketchback.sources import check_source, cuhk_key, download, job_log, read_manifest, source_content
+from sketchback.data.extract import LayoutError
+from sketchback.data.fetch import DownloadError, Limits
+from sketchback.data.sources import check_source, cuhk_key, download, job_log, read_manifest, source_content
 
 FAST = dict(limits=Limits(retries=1, backoff=0.01, timeout=5))
 
@@ -169,7 +169,7 @@ def test_manifest_columns_round_trip_as_text(tmp_path):
 
 def test_job_log_keeps_concurrent_jobs_apart(tmp_path):
     # Snakemake may run the download rules in threads of its own process (cluster executors).
-    log = logging.getLogger("sketchback.sources")
+    log = logging.getLogger("sketchback.data.sources")
     started, finish_first = threading.Barrier(2), threading.Event()
 
     def job(name, hold):

@@ -15,16 +15,34 @@ PACKAGE = REPO / "src" / "sketchback"
 MAX_LINES = 60
 # Functions allowed to stay longer than MAX_LINES, and why.
 LONG_FUNCTIONS = {
-    "synthetic.synthetic_face": "not split yet: one drawing whose steps share some 20 locals and a fixed order of "
-                                "random draws; a split needs a face-parameters object",
-    "synthetic._facade": "not split yet: as synthetic_face, for a building's facade",
-    "synthetic._window_tile": "not split yet: as synthetic_face, for one window",
+    "data.synthetic.synthetic_face": "not split yet: one drawing whose steps share some 20 locals and a fixed order "
+                                     "of random draws; a split needs a face-parameters object",
+    "data.synthetic._facade": "not split yet: as synthetic_face, for a building's facade",
+    "data.synthetic._window_tile": "not split yet: as synthetic_face, for one window",
 }
-LOWEST = ("io", "logs")  # modules that import nothing of ours
+LOWEST = ("io", "logs", "errors")  # modules that import nothing of ours
+# The study's parts, lowest first: a module may import its own layer and those below it, never above.
+# The package root's modules (io, images, logs, vgg, errors) are the floor every layer stands on.
+LAYERS = ("", "data", "sketches", "models", "evaluation", "tools")
 
 
 def modules() -> dict[str, ast.Module]:
-    return {path.stem: ast.parse(path.read_text(), str(path)) for path in sorted(PACKAGE.glob("*.py"))}
+    """Dotted module name under sketchback ("io", "models.train") -> its parsed source."""
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts) or "__init__"
+        found[name] = ast.parse(path.read_text(), str(path))
+    return found
+
+
+def _package_of(name: str, known: set[str]) -> str:
+    """The module a dotted import names: "models.train.x" -> "models.train" (the longest known prefix)."""
+    parts = name.split(".")
+    for end in range(len(parts), 0, -1):
+        if ".".join(parts[:end]) in known:
+            return ".".join(parts[:end])
+    return name
 
 
 def imported(name: str, tree: ast.Module, known: set[str]) -> set[str]:
@@ -33,20 +51,16 @@ def imported(name: str, tree: ast.Module, known: set[str]) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                parts = alias.name.split(".")
-                if parts[0] == "sketchback":
-                    found.add(parts[1] if len(parts) > 1 else "__init__")
+                if alias.name.split(".")[0] == "sketchback":
+                    found.add(_package_of(alias.name.partition(".")[2], known) or "__init__")
         elif isinstance(node, ast.ImportFrom):
-            if node.level:  # relative: from . import x / from .x import y
-                parts = (node.module or "").split(".") if node.module else []
-            elif node.module and node.module.split(".")[0] == "sketchback":
-                parts = node.module.split(".")[1:]
-            else:
+            assert not node.level, f"{name}: relative import (the package imports itself by absolute names)"
+            if not (node.module and node.module.split(".")[0] == "sketchback"):
                 continue
-            if parts:
-                found.add(parts[0])
-            else:  # from sketchback import x: x is a module, or a name of __init__
-                found.update(a.name if a.name in known else "__init__" for a in node.names)
+            base = node.module.partition(".")[2]
+            for alias in node.names:  # from sketchback.models import train: train is a module
+                full = f"{base}.{alias.name}" if base else alias.name
+                found.add(full if full in known else (_package_of(base, known) if base else "__init__"))
     found.discard(name)
     return found
 
@@ -54,6 +68,12 @@ def imported(name: str, tree: ast.Module, known: set[str]) -> set[str]:
 def import_graph() -> dict[str, set[str]]:
     trees = modules()
     return {name: imported(name, tree, set(trees)) for name, tree in trees.items()}
+
+
+def layer(module: str) -> int:
+    """The rank of a module's layer in LAYERS (0 for the package root's modules)."""
+    head = module.split(".")[0]
+    return LAYERS.index(head) if "." in module or head in LAYERS else 0
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -99,8 +119,11 @@ def function_lengths() -> dict[str, int]:
 def test_the_import_graph_is_read_from_the_source():
     # guards the checks below against a parser that sees nothing
     graph = import_graph()
-    assert {"io", "logs", "sketch", "style", "vgg", "train"} <= set(graph)
-    assert {"io", "style"} <= graph["sketch"] and "vgg" in graph["losses"] and "vgg" in graph["metrics"]
+    assert {"io", "logs", "sketches.sketch", "sketches.style", "vgg", "models.train"} <= set(graph)
+    assert {"io", "sketches.style"} <= graph["sketches.sketch"]
+    assert "vgg" in graph["models.losses"] and "vgg" in graph["evaluation.metrics"]
+    assert "models.superres" in graph["evaluation.superres"] and "models" in graph  # the subpackage itself
+    assert [layer(m) for m in ("io", "data", "data.sources", "models.train", "tools.cli")] == [0, 1, 1, 3, 5]
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
@@ -116,21 +139,20 @@ def test_the_lowest_floors_import_nothing_of_ours():
         assert not graph[name], f"{name}.py imports {sorted(graph[name])} from sketchback"
 
 
-def test_sketches_never_import_training_or_evaluation():
-    graph = import_graph()
+def test_every_module_sits_in_a_layer_of_the_study():
+    stray = [name for name in modules() if "." not in name and name not in LAYERS and name != "__init__"
+             and name not in ("io", "images", "logs", "vgg", "errors")]
+    assert not stray, f"modules at the package root that belong in a subpackage {LAYERS[1:]}: {stray}"
+    unknown = {name.split(".")[0] for name in modules() if "." in name} - set(LAYERS)
+    assert not unknown, f"subpackages that LAYERS does not rank: {sorted(unknown)}"
 
-    def reach(start):
-        seen, todo = set(), [start]
-        while todo:
-            for nxt in graph.get(todo.pop(), ()):
-                if nxt not in seen:
-                    seen.add(nxt)
-                    todo.append(nxt)
-        return seen
 
-    for low in ("sketch", "style", "vgg", "images", "sources", "synthetic"):
-        above = reach(low) & {"train", "losses", "evaluate", "metrics", "model", "options"}
-        assert not above, f"{low}.py reaches {sorted(above)}"
+def test_a_lower_layer_never_imports_a_higher_one():
+    # data < sketches < models < evaluation < tools: data imports nothing of models, evaluation or tools
+    upward = {name: sorted(m for m in imports if layer(m) > layer(name))
+              for name, imports in import_graph().items()}
+    upward = {name: above for name, above in upward.items() if above}
+    assert not upward, f"imports of a higher layer (move the code down, or the module up): {upward}"
 
 
 def test_functions_are_short():

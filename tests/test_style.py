@@ -9,11 +9,11 @@ import keras
 import numpy as np
 import pytest
 
-from sketchback import style
-from sketchback.augment import augment_shard
-from sketchback.data import open_pairs
+from sketchback.sketches import style
+from sketchback.sketches.augment import augment_shard
+from sketchback.data.shards import open_pairs
 from sketchback.io import load_npz, save_npz
-from sketchback.sketch import image_seed, sketch_images, sketch_shard
+from sketchback.sketches.sketch import image_seed, sketch_images, sketch_shard
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 sys.path.insert(0, str(GOLDEN_DIR))

@@ -10,29 +10,31 @@ import snakemake_run
 import yaml
 from snakemake_run import REPO, planned_jobs
 
-from sketchback.config import ConfigError
+from sketchback.errors import ConfigError
 from sketchback.io import load_npz, save_npz
-from sketchback.metrics import image_metrics
-from sketchback.prepare import prepare_shard, write_index
-from sketchback.sources import download
-from sketchback.superres import (
-    DIFFERENCE,
+from sketchback.evaluation.metrics import image_metrics
+from sketchback.data.prepare import prepare_shard, write_index
+from sketchback.data.sources import download
+from sketchback.models.superres import (
     PHOTOS,
-    SUMMARY_COLUMNS,
     SuperresOptions,
     bicubic,
     build_upsampler,
     check_superres,
     downscale,
-    evaluate_superres,
     load_upsampler,
     prepare_photos,
-    superres_summary,
     train_upsampler,
     upscale,
+)
+from sketchback.evaluation.superres import (
+    DIFFERENCE,
+    SUMMARY_COLUMNS,
+    evaluate_superres,
+    superres_summary,
     verdicts,
 )
-from sketchback.synthetic import synthetic_image
+from sketchback.data.synthetic import synthetic_image
 
 
 def options(**changes) -> SuperresOptions:
@@ -150,7 +152,7 @@ def test_photos_below_the_truth_size_are_refused_naming_the_file(prepared, tmp_p
 
 
 def test_evaluation_scores_photos_and_predictions_against_the_truth(tmp_path, faces):
-    from sketchback.model import build_generator
+    from sketchback.models.generators import build_generator
 
     big = faces[:12]  # the truth at 32 px; the "prepared" photos at 16 px; two test shards
     small = np.rint(downscale(big, 2) * 255).astype(np.uint8)
@@ -264,7 +266,7 @@ def test_bad_superres_config_names_the_key(mutate, message):
 
 def test_the_full_study_upscales_only_what_has_a_truth_at_256_px():
     """config/config.yaml: ZuBuD (640x480 photos) yes; CelebA's 140 px crop box cannot hold 256 px."""
-    from sketchback.superres import superres_models, superres_test_sets
+    from sketchback.models.superres import superres_models, superres_test_sets
 
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     check_superres(config)
@@ -279,7 +281,7 @@ def test_a_disabled_stage_checks_nothing_and_models_with_hints_are_left_out_by_d
     config["datasets"]["faces"]["source"]["raw_size"] = 40
     config["superres"]["enabled"] = False
     check_superres(config)
-    from sketchback.superres import superres_models
+    from sketchback.models.superres import superres_models
 
     assert superres_models(config) == []  # off: it upscales nothing, whatever superres.models names
     config["superres"].update(enabled=True, models=None)

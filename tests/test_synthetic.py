@@ -1,11 +1,11 @@
-"""Tests for the procedural stand-in datasets (sketchback.synthetic)."""
+"""Tests for the procedural stand-in datasets (sketchback.data.synthetic)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from sketchback.synthetic import KINDS, synthetic_building, synthetic_face, synthetic_image
+from sketchback.data.synthetic import KINDS, synthetic_building, synthetic_face, synthetic_image
 
 ALL_KINDS = sorted(KINDS)
 

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sketchback.data import batches, epoch_order, open_pairs, photo_to_target, sketch_to_input
+from sketchback.data.shards import batches, epoch_order, open_pairs, photo_to_target, sketch_to_input
 from sketchback.io import load_npz, save_npz
-from sketchback.options import RunSettings, TrainOptions
-from sketchback.train import (CHECKPOINT_FILE, learning_rate_schedule, read_checkpoint_state, save_checkpoint,
+from sketchback.models.options import RunSettings, TrainOptions
+from sketchback.models.train import (CHECKPOINT_FILE, learning_rate_schedule, read_checkpoint_state, save_checkpoint,
                               train)
 
 
@@ -169,8 +169,8 @@ def test_mixed_precision_trains_and_saves_a_float32_output_model(tmp_path):
 GPU_SETTINGS = textwrap.dedent("""
     import sys, warnings
     import numpy as np
-    from sketchback.options import RunSettings, TrainOptions
-    from sketchback.train import train
+    from sketchback.models.options import RunSettings, TrainOptions
+    from sketchback.models.train import train
     warnings.simplefilter("error", UserWarning)  # Keras warns, then drops XLA, when a model cannot be compiled
     pairs = [("{photos}", "{sketches}")]
     history = train(pairs, [], sys.argv[1] + "/generator.keras", sys.argv[1] + "/history.csv",
@@ -200,8 +200,8 @@ def test_the_full_studys_gpu_settings_train_xla_with_mixed_precision(tmp_path):
 DRIVER = textwrap.dedent("""
     import logging, sys
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
-    from sketchback.options import RunSettings, TrainOptions
-    from sketchback.train import train
+    from sketchback.models.options import RunSettings, TrainOptions
+    from sketchback.models.train import train
     pairs = [("{p0}", "{s0}"), ("{p1}", "{s1}")]
     train(pairs, pairs[1:], sys.argv[1] + "/generator.keras", sys.argv[1] + "/history.csv",
           TrainOptions(**{options}), RunSettings(checkpoint_every=3, log_every=1), name="resume")
@@ -286,8 +286,8 @@ DATA_PARALLEL = textwrap.dedent("""
     import logging, sys
     import numpy as np, keras
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
-    from sketchback.options import RunSettings, TrainOptions
-    from sketchback.train import train
+    from sketchback.models.options import RunSettings, TrainOptions
+    from sketchback.models.train import train
     pairs = [("{photos}", "{sketches}")]
     weights = []
     for devices in (1, 2):
@@ -326,7 +326,7 @@ def test_every_training_key_is_either_an_option_or_a_run_setting_with_the_schema
     import yaml
     schema = yaml.safe_load((Path(__file__).parents[1] / "workflow/schemas/config.schema.yaml").read_text())
     training = schema["properties"]["training"]["properties"]
-    from sketchback.options import RUN_SETTING_KEYS, training_keys
+    from sketchback.models.options import RUN_SETTING_KEYS, training_keys
     assert set(training) == training_keys()
     defaults = RunSettings()
     assert {key: training[key]["default"] for key in RUN_SETTING_KEYS} == {key: getattr(defaults, key) for key in RUN_SETTING_KEYS}

@@ -54,7 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--photo", action="store_true", help="redraw photo.png too")
     args = parser.parse_args()
-    from sketchback.sketch import sketch_images
+    from sketchback.sketches.sketch import sketch_images
 
     photo_path = HERE / "photo.png"
     if args.photo or not photo_path.exists():

@@ -1,6 +1,5 @@
 # Helpers shared by the rules: config checks, shard lists and input functions.
-from sketchback.config import (
-    HANDDRAWN,
+from sketchback.tools.config import (
     base_style,
     check_config,
     evaluation_plan,
@@ -12,11 +11,12 @@ from sketchback.config import (
     test_sets,
     trained_models,
 )
-from sketchback.ablation import ablation_variants, check_ablation
-from sketchback.options import TrainOptions
-from sketchback.sketch import SUBSET_METHODS, sketch_method
-from sketchback.sources import has_handdrawn_sketches
-from sketchback.superres import (
+from sketchback.data.sources import HANDDRAWN
+from sketchback.evaluation.ablation import ablation_variants, check_ablation
+from sketchback.models.options import TrainOptions
+from sketchback.sketches.sketch import SUBSET_METHODS, sketch_method
+from sketchback.data.sources import has_handdrawn_sketches
+from sketchback.models.superres import (
     SuperresOptions,
     check_superres,
     superres_datasets,

@@ -8,7 +8,7 @@
 # mirror or URL does not rerun anything; the pinned checksums guard the content. How hard a download
 # tries (config `download:` timeouts, retries, deadline, minimum speed) is read at run time, not a
 # parameter either: changing it reruns nothing.
-from sketchback.sources import run_download, run_download_file, source_content
+from sketchback.data.sources import run_download, run_download_file, source_content
 
 
 localrules:

@@ -1,6 +1,6 @@
 # Stage 3b: anti-roughing. A "<style>_normalised" style of evaluation.styles is the style's
 # sketches brought toward the training style (normalise.reference, measured on the test set's
-# train-split sketches, never its test images) by sketchback.normalise; same names and photos.
+# train-split sketches, never its test images) by sketchback.sketches.normalise; same names and photos.
 
 
 rule normalise:

@@ -3,8 +3,8 @@
 # Downloads are local rules (compute nodes often have no internet) with run: bodies, as in
 # download.smk: a new URL or mirror reruns nothing. No checksum of the weights is published: a
 # file is kept only when it opens as HDF5 with the original generator's layer shapes.
-from sketchback.released import check_original_weights
-from sketchback.sources import run_download_file
+from sketchback.models.released import check_original_weights
+from sketchback.data.sources import run_download_file
 
 
 localrules:

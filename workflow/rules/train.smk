@@ -1,6 +1,6 @@
 # Stages 5-6: train each model; a model with init_from (buildings) fine-tunes the saved one.
 # A killed job (SIGTERM at a time limit) leaves a checkpoint in work/; rerunning resumes from it.
-# Params are the options that decide the weights (sketchback.options.TrainOptions); how a run is
+# Params are the options that decide the weights (sketchback.models.options.TrainOptions); how a run is
 # carried out (logging, checkpoints, XLA, op determinism) is read at run time and reruns nothing.
 
 

@@ -3,7 +3,7 @@ from sketchback.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from sketchback.ablation import ablation_markdown, ablation_table
+from sketchback.evaluation.ablation import ablation_markdown, ablation_table
 from sketchback.io import atomic_path
 
 i, p = snakemake.input, snakemake.params

@@ -3,7 +3,7 @@ from sketchback.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from sketchback.augment import augment_shard
+from sketchback.sketches.augment import augment_shard
 
 p = snakemake.params
 augment_shard(snakemake.input.photos, snakemake.input.sketches, snakemake.output[0],

@@ -3,7 +3,7 @@ from sketchback.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from sketchback.evaluate import write_cross_style
+from sketchback.evaluation.evaluate import write_cross_style
 
 p = snakemake.params
 write_cross_style(snakemake.input[0], snakemake.output.table, snakemake.output.figure, training=p.training,

@@ -3,7 +3,7 @@ from sketchback.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from sketchback.evaluate import data_overview
+from sketchback.evaluation.evaluate import data_overview
 
 p = snakemake.params
 data_overview(p.datasets, snakemake.output.table, snakemake.output.figure, image_size=p.image_size, dpi=p.dpi)

@@ -3,7 +3,7 @@ from sketchback.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from sketchback.evaluate import evaluate
+from sketchback.evaluation.evaluate import evaluate
 
 i, w, p = snakemake.input, snakemake.wildcards, snakemake.params
 evaluate(i.model, list(zip(i.photos, i.sketches)), i.mean, snakemake.output.metrics,

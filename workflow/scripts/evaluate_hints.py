@@ -3,7 +3,7 @@ from sketchback.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from sketchback.evaluate import evaluate
+from sketchback.evaluation.evaluate import evaluate
 
 i, w, p, out = snakemake.input, snakemake.wildcards, snakemake.params, snakemake.output
 for count, metrics, grid in zip(p.counts, out.metrics, out.grids):

@@ -5,7 +5,7 @@ from sketchback.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from sketchback.prepare import handdrawn_shard
+from sketchback.data.prepare import handdrawn_shard
 
 handdrawn_shard(snakemake.input.photos, Path(snakemake.input.manifest).parent, snakemake.output[0],
                 size=snakemake.params.size, crop=snakemake.params.crop)

@@ -3,7 +3,7 @@ from sketchback.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from sketchback.hint_report import hint_figure
+from sketchback.evaluation.hint_report import hint_figure
 
 i, w, p = snakemake.input, snakemake.wildcards, snakemake.params
 hint_figure(i.model, list(zip(i.photos, i.sketches)), snakemake.output[0], counts=p.counts,

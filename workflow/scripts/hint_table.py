@@ -3,6 +3,6 @@ from sketchback.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from sketchback.hint_report import hint_table
+from sketchback.evaluation.hint_report import hint_table
 
 hint_table(snakemake.input[0], snakemake.output[0], snakemake.params.models)

@@ -4,7 +4,7 @@ from sketchback.logs import setup_logging
 setup_logging(snakemake.log[0])
 
 import pandas as pd
-from sketchback.figures import plot_loss_curves
+from sketchback.evaluation.figures import plot_loss_curves
 
 p = snakemake.params
 histories = {name: pd.read_csv(path) for name, path in zip(p.models, snakemake.input)}

@@ -3,6 +3,6 @@ from sketchback.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from sketchback.prepare import mean_image
+from sketchback.data.prepare import mean_image
 
 mean_image(list(snakemake.input), snakemake.output[0])

@@ -3,6 +3,6 @@ from sketchback.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from sketchback.normalise_effect import normalise_effect
+from sketchback.evaluation.normalise_effect import normalise_effect
 
 normalise_effect(snakemake.input.raw, snakemake.input.normalised, snakemake.output[0], seed=snakemake.params.seed)

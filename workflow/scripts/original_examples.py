@@ -5,7 +5,7 @@ from sketchback.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from sketchback.examples import compare_with_original
+from sketchback.evaluation.examples import compare_with_original
 
 i, o = snakemake.input, snakemake.output
 figures = {Path(path).stem: path for path in i.figures}

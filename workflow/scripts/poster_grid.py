@@ -3,7 +3,7 @@ from sketchback.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from sketchback.evaluate import poster_figure
+from sketchback.evaluation.evaluate import poster_figure
 
 i, w, p = snakemake.input, snakemake.wildcards, snakemake.params
 style_pairs = {s: list(zip(getattr(i, f"photos_{s}"), getattr(i, f"sketches_{s}"))) for s in p.styles}

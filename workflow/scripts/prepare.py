@@ -5,7 +5,7 @@ from sketchback.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from sketchback.prepare import prepare_shard
+from sketchback.data.prepare import prepare_shard
 
 w = snakemake.wildcards
 p = snakemake.params

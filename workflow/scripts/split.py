@@ -5,7 +5,7 @@ from sketchback.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from sketchback.prepare import write_index
+from sketchback.data.prepare import write_index
 
 p = snakemake.params
 write_index(Path(snakemake.input[0]).parent, snakemake.output[0], p.fractions, p.shards, p.seed)

@@ -4,7 +4,7 @@ from sketchback.logs import setup_logging
 setup_logging(snakemake.log[0])
 
 import pandas as pd
-from sketchback.figures import plot_metric_bars
+from sketchback.evaluation.figures import plot_metric_bars
 
 summary = pd.read_csv(snakemake.input[0])
 # the sketch alone: evaluations of hint models with colour hints are in the hint table (rule hint_table)

@@ -3,6 +3,6 @@ from sketchback.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from sketchback.evaluate import summarize
+from sketchback.evaluation.evaluate import summarize
 
 summarize(list(snakemake.input), snakemake.output[0], seed=snakemake.params.seed)

@@ -3,7 +3,7 @@ from sketchback.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from sketchback.superres import evaluate_superres
+from sketchback.evaluation.superres import evaluate_superres
 
 i, p = snakemake.input, snakemake.params
 models = {model: {"generator": i[f"generator_{model}"], "method": method,

@@ -5,7 +5,7 @@ from sketchback.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from sketchback.superres import prepare_photos
+from sketchback.models.superres import prepare_photos
 
 i, p = snakemake.input, snakemake.params
 prepare_photos(i.index, Path(i.manifest).parent, i.photos, snakemake.output[0], size=p.size, crop=p.crop)

@@ -3,10 +3,10 @@ from sketchback.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from sketchback.superres import SuperresOptions, train_upsampler
+from sketchback.models.superres import SuperresOptions, train_upsampler
 
 i, p = snakemake.input, snakemake.params
 training = snakemake.config["training"]  # how the run is carried out: read at run time, reruns nothing
 train_upsampler({dataset: list(i[f"photos_{dataset}"]) for dataset in p.datasets}, snakemake.output.model,
                 snakemake.output.history, SuperresOptions(**p.options), deterministic=training["deterministic"],
-                log_every=training["log_every"])
+                log_every=training["log_every"], allow_cpu=training["allow_cpu"])

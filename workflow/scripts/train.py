@@ -3,8 +3,8 @@ from sketchback.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from sketchback.options import RunSettings, TrainOptions
-from sketchback.train import train
+from sketchback.models.options import RunSettings, TrainOptions
+from sketchback.models.train import train
 
 i, p = snakemake.input, snakemake.params
 train(list(zip(i.train_photos, i.train_sketches)), list(zip(i.val_photos, i.val_sketches)),

@@ -114,7 +114,7 @@ def batches(sketches: np.ndarray, photos: np.ndarray, batch_size: int, seed: int
     """Yield (step, float32 sketches (B, H, W, 1), float32 photos (B, H, W, 3)) for one epoch.
 
     add_hints: None, or (sketches (B, H, W, 1), uint8 photos (B, H, W, 3), positions in the arrays,
-    epoch) -> the generator's input with colour hints (B, H, W, 5) (``sketchback.hints.TrainingHints``).
+    epoch) -> the generator's input with colour hints (B, H, W, 5) (``sketchback.sketches.hints.TrainingHints``).
 
     Batches follow :func:`epoch_order` (or the stored order with ``shuffle=False``) and start at
     ``start_step`` (resuming mid-epoch). The last batch may be smaller (or is left out with

@@ -8,7 +8,7 @@
   sets (the style it was trained on and the others), as a table and a heat map.
 * ``poster_figure``, ``sketch_examples``, ``data_overview``: the poster's figures.
 
-The evaluation plan (which model meets which test set in which style) is in ``sketchback.config``.
+The evaluation plan (which model meets which test set in which style) is in ``sketchback.tools.config``.
 Keras is imported only where a model runs.
 """
 
@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sketchback.config import HANDDRAWN
-from sketchback.data import photo_to_target, sketch_to_input
-from sketchback.hints import hint_input, sample_hints, takes_hints
+from sketchback.data.sources import HANDDRAWN
+from sketchback.data.shards import photo_to_target, sketch_to_input
+from sketchback.sketches.hints import hint_input, sample_hints, takes_hints
 from sketchback.io import atomic_path, load_npz
-from sketchback.metrics import bootstrap_ci, colour_error, feature_distance, image_metrics, sharpness_ratio
+from sketchback.evaluation.metrics import bootstrap_ci, colour_error, feature_distance, image_metrics, sharpness_ratio
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def load_generator(path: str | Path):
     """Load a saved generator for inference (the file carries its architecture)."""
     import keras
 
-    import sketchback.model  # noqa: F401 (registers TrainingSize, the layer a converted released model has)
+    import sketchback.models.generators  # noqa: F401 (registers TrainingSize, the layer a converted released model has)
 
     path = Path(path)
     if not path.is_file():
@@ -74,15 +74,15 @@ def predict(generator, sketches: np.ndarray, batch_size: int = 16) -> np.ndarray
     """Photos for float32 (N, H, W, 1) sketches in [0, 1]: float32 (N, H, W, 3) clipped to [0, 1].
 
     A model that takes colour hints gets the sketches with no hints (an empty mask), or takes the
-    full (N, H, W, 5) input of ``sketchback.hints.hint_input``.
+    full (N, H, W, 5) input of ``sketchback.sketches.hints.hint_input``.
 
     A model that records the size it was trained at (the original's released weights, converted by
-    ``sketchback.released``) runs at that size: the sketches are resized to it and the photos back.
+    ``sketchback.models.released``) runs at that size: the sketches are resized to it and the photos back.
 
     Eager calls batch by batch: ``Model.predict`` retraces per input size and, after a few sizes,
     relaxes the traced shape, which the bilinear upsampling layer cannot trace.
     """
-    from sketchback.model import trained_size
+    from sketchback.models.generators import trained_size
 
     size = trained_size(generator)
     if size is not None and tuple(sketches.shape[1:3]) != size:
@@ -147,7 +147,7 @@ def evaluate(model_path: str | Path, test_pairs: list, mean_image_path: str | Pa
     (``hints.sample_hints``, ``hint_params``, seeded by (``seed``, dataset row)); its CSV also has
     ``colour_error_{estimator}`` (mean CIEDE2000). Every CSV has a ``hints`` column (the count).
     """
-    from sketchback.figures import evaluation_grid, save_png
+    from sketchback.evaluation.figures import evaluation_grid, save_png
     from sketchback.vgg import vgg_feature_extractor
 
     if not test_pairs:
@@ -363,7 +363,7 @@ def hint_columns(table: pd.DataFrame, styles: list[str], labels: dict[str, str])
 def write_cross_style(summary_csv: str | Path, out_csv: str | Path, out_png: str | Path, *,
                       training: dict[str, dict], styles: list[str], dpi: int = 300) -> pd.DataFrame:
     """Write the cross-style table (CSV) and its heat map (PNG) from the metrics summary."""
-    from sketchback.figures import plot_cross_style
+    from sketchback.evaluation.figures import plot_cross_style
 
     table = cross_style_table(pd.read_csv(summary_csv), training, styles)
     with atomic_path(out_csv) as tmp:
@@ -429,7 +429,7 @@ def common_samples(style_pairs: dict[str, list], rows: int) -> tuple[list[str], 
 
 
 def _cell(width: int, ncols: int) -> int:
-    from sketchback.figures import GUTTER
+    from sketchback.evaluation.figures import GUTTER
 
     return max(32, (width - GUTTER) // ncols - GUTTER)
 
@@ -439,7 +439,7 @@ def poster_figure(model_path: str | Path, style_pairs: dict[str, list], out_png:
     """Poster grid of one model on one test set: for each style a sketch and the prediction from
     it, then the ground truth; the first ``rows`` images every style has; ``width`` px wide.
     Returns the names of the images shown."""
-    from sketchback.figures import evaluation_grid, save_png
+    from sketchback.evaluation.figures import evaluation_grid, save_png
 
     names, sketches, photos = common_samples(style_pairs, rows)
     generator = load_generator(model_path)
@@ -458,7 +458,7 @@ def poster_figure(model_path: str | Path, style_pairs: dict[str, list], out_png:
 def sketch_examples(style_pairs: dict[str, list], out_png: str | Path, *, title: str, rows: int = 6,
                     width: int = 1800, dpi: int = 300) -> list[str]:
     """Photo and its sketch in every style, for the first ``rows`` test images every style has."""
-    from sketchback.figures import evaluation_grid, save_png
+    from sketchback.evaluation.figures import evaluation_grid, save_png
 
     names, sketches, photos = common_samples(style_pairs, rows)
     columns = [photos] + list(sketches.values())
@@ -477,7 +477,7 @@ def data_overview(datasets: dict[str, dict], out_csv: str | Path, out_png: str |
     The counts are those the split assigns; images found unusable when preparing are listed in
     each shard's ``.rejected.csv``.
     """
-    from sketchback.figures import plot_image_rows
+    from sketchback.evaluation.figures import plot_image_rows
 
     rows_out, examples = [], {}
     for name, spec in datasets.items():

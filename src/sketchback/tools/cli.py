@@ -134,7 +134,7 @@ def predict_photo(generator, sketch_grey: np.ndarray, max_side: int | None = DEF
                   size: int | None = None, hints: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Run a generator on one grey uint8 sketch of any size; returns uint8 RGB of the same size.
 
-    hints: colour hints for a model that takes them (``sketchback.hints``): float32 RGB (H, W, 3)
+    hints: colour hints for a model that takes them (``sketchback.sketches.hints``): float32 RGB (H, W, 3)
     in [0, 1] and mask (H, W, 1), at the sketch's size, scaled and padded with it; None: none.
 
     The model runs at the sketch's own size, or with its longer side scaled to ``size`` (e.g. the
@@ -145,9 +145,9 @@ def predict_photo(generator, sketch_grey: np.ndarray, max_side: int | None = DEF
     """
     import cv2
 
-    from sketchback.data import sketch_to_input
-    from sketchback.hints import hint_input, resize_hints, takes_hints
-    from sketchback.model import size_multiple, trained_size
+    from sketchback.data.shards import sketch_to_input
+    from sketchback.sketches.hints import hint_input, resize_hints, takes_hints
+    from sketchback.models.generators import size_multiple, trained_size
 
     h, w = sketch_grey.shape
     side = size if size is not None else (min(max(h, w), max_side) if max_side else max(h, w))
@@ -297,7 +297,7 @@ def report_failures(failed: list[str], total: int, inputs: str) -> int:
 def cmd_predict(args) -> int:
     import cv2
 
-    from sketchback.evaluate import load_generator
+    from sketchback.evaluation.evaluate import load_generator
 
     source, out = Path(args.sketch), Path(args.out)
     images = find_images(source)
@@ -312,7 +312,7 @@ def cmd_predict(args) -> int:
     hint_file = hint_files(args.hints, source, generator, args.model) if args.hints else (lambda path: None)
 
     def convert(path: Path) -> tuple[np.ndarray, str]:
-        from sketchback.hints import read_hint_file
+        from sketchback.sketches.hints import read_hint_file
 
         grey = read_grey(path, args.max_pixels)
         hints_path = hint_file(path)
@@ -340,7 +340,7 @@ def hint_files(hints: str, source: Path, generator, model: str):
     an error for that sketch only). Raises ValueError when the model takes no hints or HINTS does
     not fit SKETCH.
     """
-    from sketchback.hints import takes_hints
+    from sketchback.sketches.hints import takes_hints
 
     hints_path = Path(hints)
     if not takes_hints(generator):
@@ -368,7 +368,7 @@ def hint_files(hints: str, source: Path, generator, model: str):
 def cmd_sketch(args) -> int:
     import cv2
 
-    from sketchback.sketch import sketch_method
+    from sketchback.sketches.sketch import sketch_method
 
     source, out = Path(args.photo), Path(args.out)
     images = find_images(source)
@@ -390,8 +390,8 @@ def cmd_sketch(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from sketchback.evaluate import load_generator
-    from sketchback.serve import Limits, SketchServer, model_paths
+    from sketchback.evaluation.evaluate import load_generator
+    from sketchback.tools.serve import Limits, SketchServer, model_paths
 
     for option in ("max_body", "workers", "connections"):
         if getattr(args, option) < 1:
@@ -426,7 +426,7 @@ def model_side(shape: tuple[int, int], max_side: int | None, size: int | None) -
 def normaliser(args):
     """The sketch normaliser of ``--reference`` (default: the demo's pencil style) and ``--set``, as a
     function (grey, scale=) -> grey; bad settings and references fail before any image is read."""
-    from sketchback import normalise as n
+    from sketchback.sketches import normalise as n
 
     params = n.resolve_params(parse_settings(args.set))
     if args.reference is None:
@@ -512,7 +512,7 @@ def _add_normaliser_options(parser) -> None:
 
 
 def _add_sketch(sub) -> None:
-    from sketchback.sketch import METHODS
+    from sketchback.sketches.sketch import METHODS
 
     s = sub.add_parser("sketch", help="simulate a sketch of a photo (or of every photo in a folder)",
                        description="Sketch a photo, or every photo in a folder (top level), with one of the study's "
@@ -548,7 +548,7 @@ def _add_normalise(sub) -> None:
 
 
 def _add_serve(sub) -> None:
-    from sketchback.serve import Limits
+    from sketchback.tools.serve import Limits
 
     d = Limits()
     s = sub.add_parser("serve", help="a local web page: draw a sketch, see the photo after each stroke",
@@ -584,7 +584,7 @@ def _add_serve(sub) -> None:
 
 
 def cmd_export(args) -> int:
-    from sketchback.export import MissingDependency, export_model
+    from sketchback.tools.export import MissingDependency, export_model
 
     try:
         report = export_model(args.model, args.out, args.format, seed=args.seed)
@@ -596,7 +596,7 @@ def cmd_export(args) -> int:
 
 
 def _add_export(sub) -> None:
-    from sketchback.export import CHECK_SHAPES, FORMATS, TOLERANCE
+    from sketchback.tools.export import CHECK_SHAPES, FORMATS, TOLERANCE
 
     shapes = " and ".join(f"{n}x{h}x{w}" for n, h, w in CHECK_SHAPES)
     e = sub.add_parser("export", help="export a generator to ONNX, TFLite or a TensorFlow SavedModel",
@@ -619,14 +619,14 @@ def _add_export(sub) -> None:
 
 
 def cmd_import_original(args) -> int:
-    from sketchback.released import import_original
+    from sketchback.models.released import import_original
 
     import_original(args.weights, args.out, training_size=args.trained_at, origin=args.origin)
     return 0
 
 
 def _add_import_original(sub) -> None:
-    from sketchback.released import parse_training_size
+    from sketchback.models.released import parse_training_size
 
     def trained_at(text: str) -> tuple[int, int]:
         try:

@@ -12,8 +12,8 @@ from pathlib import Path
 # training.* keys that do not change what a model learns. XLA (jit_compile) and op determinism
 # change results in the last bits only, as two GPU runs of the same options do: retraining for
 # them would spend GPU hours for nothing (README, "Rerunning part of the study").
-RUN_SETTING_KEYS = ("jit_compile", "deterministic", "checkpoint_every", "log_every")
-# The generators (sketchback.model) by name, and old names -> (new name, what it is): named here, where
+RUN_SETTING_KEYS = ("jit_compile", "deterministic", "checkpoint_every", "log_every", "allow_cpu")
+# The generators (sketchback.models.generators) by name, and old names -> (new name, what it is): named here, where
 # building the DAG can check a config without importing Keras.
 ARCHITECTURES = ("scribbler", "original", "csi")
 RENAMED_ARCHITECTURES = {"sketchback": ("csi", "Convolutional Sketch Inversion's generator, which the original's "
@@ -46,9 +46,9 @@ class TrainOptions:
     epochs: int
     learning_rate: float
     seed: int
-    # models.<name>.adversarial: the adversarial stage's settings (sketchback.adversarial), or None
+    # models.<name>.adversarial: the adversarial stage's settings (sketchback.models.adversarial), or None
     adversarial: dict | None = None
-    # models.<name>.hints: the colour strokes drawn for each training pair (sketchback.hints), or None
+    # models.<name>.hints: the colour strokes drawn for each training pair (sketchback.sketches.hints), or None
     hints: dict | None = None
     # training.downsamplings: the generator's 2x downsampling steps (2 as the original code, 3 as the poster)
     downsamplings: int = 2
@@ -78,7 +78,8 @@ class RunSettings:
     deterministic: deterministic TensorFlow ops; checkpoint_every / log_every: steps between
     checkpoints / progress lines (0: epoch ends only / never); prefetch: batches prepared ahead;
     work_dir: the checkpoint and running history (default ``work/`` next to the model);
-    tensorboard_dir: TensorBoard scalars (None: none).
+    tensorboard_dir: TensorBoard scalars (None: none); allow_cpu: train on the CPU even when the job
+    was given a GPU that the backend cannot see (:mod:`sketchback.models.devices`).
     """
 
     jit_compile: bool = False
@@ -88,6 +89,7 @@ class RunSettings:
     prefetch: int = 4
     work_dir: Path | None = None
     tensorboard_dir: Path | None = None
+    allow_cpu: bool = False
 
     @classmethod
     def from_config(cls, config: dict, **paths) -> "RunSettings":

@@ -151,7 +151,7 @@ def load_keras_model(path: str | os.PathLike) -> keras.Model:
     """A generator saved as .keras, checked to take one (N, H, W, C) input and give one output."""
     import keras
 
-    import sketchback.model  # noqa: F401 (registers TrainingSize, the layer a converted released model has)
+    import sketchback.models.generators  # noqa: F401 (registers TrainingSize, the layer a converted released model has)
 
     path = Path(path)
     if not path.is_file():
@@ -328,7 +328,7 @@ def export_model(model_path: str | os.PathLike, out_path: str | os.PathLike | No
     ExportMismatch and nothing is written. Raises MissingDependency when the format's packages
     are missing, ValueError for an unknown format or a file that is not a generator.
     """
-    from sketchback.model import size_multiple
+    from sketchback.models.generators import size_multiple
 
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")

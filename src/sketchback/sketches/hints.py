@@ -149,7 +149,7 @@ def sample_hints(photos: np.ndarray, rows, seed: int, params: dict | None = None
 
 @dataclass(frozen=True)
 class TrainingHints:
-    """Adds seeded colour hints to training or validation batches (``sketchback.data.batches``'s ``add_hints``).
+    """Adds seeded colour hints to training or validation batches (``sketchback.data.shards.batches``'s ``add_hints``).
 
     rows: the dataset row of each pair, by position in the training arrays (``data.open_rows``).
     stream: None draws new strokes each epoch (stream epoch + 1: training); an int fixes them

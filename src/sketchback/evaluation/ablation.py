@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sketchback.config import ConfigError
+from sketchback.errors import ConfigError
 from sketchback.io import atomic_path
-from sketchback.metrics import bootstrap_ci
+from sketchback.evaluation.metrics import bootstrap_ci
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def check_ablation(config: dict) -> None:
         if test_set not in models[model]["test_on"]:
             raise ConfigError(f"{key}: model {model!r} is not tested on {test_set!r}; add it to "
                               f"models.{model}.test_on or change ablation.test_set")
-    from sketchback.superres import superres_models
+    from sketchback.models.superres import superres_models
 
     superres = config.get("superres") or {}
     baseline = plan["baseline"]
@@ -173,11 +173,11 @@ def ablation_figure(models: dict[str, str | Path], style_pairs: dict[str, list],
                     rows: int = 6, width: int = 1800, dpi: int = 300) -> list[str]:
     """The first ``rows`` test images every style has: per style the sketch and each variant's
     prediction, then the ground truth. models: variant label -> generator file. Returns the names."""
-    from sketchback.data import sketch_to_input
-    from sketchback.evaluate import _cell as cell_size
-    from sketchback.evaluate import common_samples, load_generator, predict
-    from sketchback.figures import evaluation_grid, save_png
-    from sketchback.hints import hint_input, takes_hints
+    from sketchback.data.shards import sketch_to_input
+    from sketchback.evaluation.evaluate import _cell as cell_size
+    from sketchback.evaluation.evaluate import common_samples, load_generator, predict
+    from sketchback.evaluation.figures import evaluation_grid, save_png
+    from sketchback.sketches.hints import hint_input, takes_hints
 
     names, sketches, photos = common_samples(style_pairs, rows)
     columns, labels = [], []

@@ -2,7 +2,7 @@
 
 ``pencil`` is the colour-dodge trick of Sangkloy et al. (Scribbler), optionally on grainy paper;
 ``xdog`` is Winnemöller et al. 2012; ``style`` is neural style transfer toward a pencil drawing
-(``sketchback.style``). Each is a function of (image, parameters, seed). ``METHODS`` maps each
+(``sketchback.sketches.style``). Each is a function of (image, parameters, seed). ``METHODS`` maps each
 name to a ``SketchMethod``: its parameters with their defaults and checks, and its batch function,
 which runs a whole batch through the same numerics vectorised (one OpenCV call per chunk of up to
 16 images instead of per image, float32, no temporary float64 copies). ``sketch_method`` looks a
@@ -21,7 +21,7 @@ from typing import Callable, Mapping
 import cv2
 import numpy as np
 
-from sketchback import style as _style
+from sketchback.sketches import style as _style
 from sketchback.images import check_seed, grey_chunk, to_grey
 from sketchback.io import load_npz, save_npz
 

@@ -25,14 +25,15 @@ import keras
 import numpy as np
 import pandas as pd
 
-from sketchback.adversarial import (ADVERSARIAL_TERMS, AdversarialTrainer, discriminator_health,
+from sketchback.models.adversarial import (ADVERSARIAL_TERMS, AdversarialTrainer, discriminator_health,
                                     patch_discriminator)
-from sketchback.data import ShardArray, batches, open_pairs, open_rows
-from sketchback.hints import HINT_CHANNELS, TrainingHints, resolve_params as resolve_hints
+from sketchback.data.shards import ShardArray, batches, open_pairs, open_rows
+from sketchback.sketches.hints import HINT_CHANNELS, TrainingHints, resolve_params as resolve_hints
 from sketchback.io import atomic_path, file_signature, load_npz, save_npz
-from sketchback.losses import SketchInversionLoss, pixel_loss, total_variation, vgg_feature_extractor
-from sketchback.model import build_generator, check_image_size, downsamplings_of, widen_input
-from sketchback.options import RunSettings, TrainOptions
+from sketchback.models.losses import SketchInversionLoss, pixel_loss, total_variation, vgg_feature_extractor
+from sketchback.models.devices import check_training_device
+from sketchback.models.generators import build_generator, check_image_size, downsamplings_of, widen_input
+from sketchback.models.options import RunSettings, TrainOptions
 
 log = logging.getLogger(__name__)
 
@@ -538,7 +539,7 @@ def train(train_pairs: list, val_pairs: list, out_model: str | Path, out_history
           init_model: str | Path | None = None) -> pd.DataFrame:
     """Train a generator on (photo shard, sketch shard) pairs and save it as ``.keras``.
 
-    ``options`` decide the weights (see ``sketchback.options``); ``settings`` only how the run is
+    ``options`` decide the weights (see ``sketchback.models.options``); ``settings`` only how the run is
     carried out. ``init_model`` starts from a saved generator (fine-tuning); its architecture is
     kept and the architecture options are ignored. ``deterministic`` makes TensorFlow ops
     deterministic (same seed, same weights); Keras then runs without XLA, so ``jit_compile`` only
@@ -558,6 +559,7 @@ def train(train_pairs: list, val_pairs: list, out_model: str | Path, out_history
     """
     check_image_size(options.image_size, downsamplings_of(options.architecture, options.downsamplings))
     check_adversarial(options)
+    check_training_device(name, settings.allow_cpu)
     if options.lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"unknown learning-rate schedule {options.lr_schedule!r}; use one of {', '.join(LR_SCHEDULES)}")
     out_model = Path(out_model)

@@ -97,7 +97,7 @@ class AdversarialTrainer(keras.Model):
     def train_step(self, data):
         import tensorflow as tf
 
-        from sketchback.losses import pixel_loss, total_variation
+        from sketchback.models.losses import pixel_loss, total_variation
 
         sketches, photos, _ = keras.utils.unpack_x_y_sample_weight(data)
         condition = sketches[..., :1]

@@ -139,8 +139,8 @@ def builtin_reference(size: int = 64, n_images: int = 32, seed: int = 0) -> Sket
     """The style of the demo's training sketches: pencil sketches (sketch.pencil's defaults) of
     ``n_images`` synthetic faces at ``size`` px, measured afresh (a few tens of ms). The target of
     ``sketchback normalise`` when no reference is given."""
-    from sketchback.sketch import pencil_sketch
-    from sketchback.synthetic import synthetic_image
+    from sketchback.sketches.sketch import pencil_sketch
+    from sketchback.data.synthetic import synthetic_image
 
     return measure_style(pencil_sketch(synthetic_image("faces", seed, i, size)) for i in range(n_images))
 

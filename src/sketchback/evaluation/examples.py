@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from sketchback.io import atomic_path
-from sketchback.metrics import psnr, ssim
+from sketchback.evaluation.metrics import psnr, ssim
 
 log = logging.getLogger(__name__)
 
@@ -229,8 +229,8 @@ def model_outputs(generator, sketches: list[np.ndarray], batch_size: int = 8) ->
     Sketches of one size run together; each is padded with white paper (bottom and right) to a
     multiple of the model's ``size_multiple`` and its photo cropped back to the sketch's size.
     """
-    from sketchback.evaluate import predict, resize_images
-    from sketchback.model import size_multiple
+    from sketchback.evaluation.evaluate import predict, resize_images
+    from sketchback.models.generators import size_multiple
 
     multiple = size_multiple(generator)
     by_size: dict[tuple[int, int], list[int]] = {}
@@ -351,7 +351,7 @@ def compare_with_original(figures: dict[str, str | os.PathLike], models: dict, o
     (``out_summary``: model, reference, n, ssim, psnr, psnr_inf; also as Markdown to ``out_markdown``)
     and the comparison figure (``out_png``). Returns the table.
     """
-    from sketchback.evaluate import load_generator
+    from sketchback.evaluation.evaluate import load_generator
 
     if not figures:
         raise ValueError("no example figures given; list the original's Examples/*.png figures")

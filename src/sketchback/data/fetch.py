@@ -515,7 +515,7 @@ def fetch(urls: list[str], dest: str | os.PathLike, checksums: dict | None = Non
 
     checksums: ``{"md5": hex, "sha256": hex}`` (either or both; None values are ignored).
     verify: for a file without a pinned checksum, a callable that raises when the downloaded file is
-    not usable (e.g. ``sketchback.extract.verify_archive``); such a file is deleted, never kept, and
+    not usable (e.g. ``sketchback.data.extract.verify_archive``); such a file is deleted, never kept, and
     only a file that passes has its sha256 logged for pinning.
     limits (or keyword overrides of its fields: retries, backoff, timeout, deadline, min_speed,
     speed_window): how hard to try, see ``Limits``.

@@ -5,22 +5,18 @@ stays cheap.
 The evaluation plan: each model's ``test_on`` sets, each in every style of ``evaluation.styles``
 (``handdrawn`` only for test sets whose source ships hand-drawn sketches). A style named
 ``<style>_normalised`` is ``<style>``'s test sketches brought toward the training style by
-``sketchback.normalise`` (rule ``normalise``), with ``<style>``'s photos.
+``sketchback.sketches.normalise`` (rule ``normalise``), with ``<style>``'s photos.
 """
 
 from __future__ import annotations
 
-from sketchback.normalise import resolve_params
-from sketchback.options import architecture_problem
-from sketchback.sketch import METHODS, check_params, method_params
-from sketchback.sources import check_source, has_handdrawn_sketches
+from sketchback.sketches.normalise import resolve_params
+from sketchback.models.options import architecture_problem
+from sketchback.sketches.sketch import METHODS, check_params, method_params
+from sketchback.data.sources import HANDDRAWN, check_source, has_handdrawn_sketches
+from sketchback.errors import ConfigError
 
-HANDDRAWN = "handdrawn"  # the artists' sketches of a source that ships them (CUHK), not a simulation
-NORMALISED = "_normalised"  # suffix of a style normalised toward the training style (sketchback.normalise)
-
-
-class ConfigError(ValueError):
-    """A config value that is well-typed but inconsistent; the message names the key."""
+NORMALISED = "_normalised"  # suffix of a style normalised toward the training style (sketchback.sketches.normalise)
 
 
 def base_style(style: str) -> str:
@@ -72,7 +68,7 @@ def test_sets(config: dict) -> list[tuple[str, str]]:
 
 
 def normaliser_params(config: dict) -> dict:
-    """The normaliser's parameters (``sketchback.normalise.NORMALISE_DEFAULTS`` keys) of config
+    """The normaliser's parameters (``sketchback.sketches.normalise.NORMALISE_DEFAULTS`` keys) of config
     ``normalise:``, without the workflow's keys (reference, reference_images)."""
     return {k: v for k, v in config["normalise"].items() if k not in ("reference", "reference_images")}
 

@@ -1,6 +1,6 @@
 """``sketchback serve``: a local drawing page that turns each stroke into a photo.
 
-A standard-library HTTP server (``ThreadingHTTPServer``) serves the page in ``sketchback/web`` (a
+A standard-library HTTP server (``ThreadingHTTPServer``) serves the page in ``sketchback/tools/web`` (a
 canvas, no third-party script, font or request to any other host) and ``POST /predict``: a
 multipart form with ``model`` (a name from ``GET /models``), ``sketch`` (an image file) and, for a
 model that takes colour hints, ``hints`` (an RGBA image of the sketch's size, transparent = no
@@ -35,7 +35,7 @@ import numpy as np
 
 from sketchback.images import DEFAULT_MAX_PIXELS
 
-log = logging.getLogger("sketchback.serve")
+log = logging.getLogger("sketchback.tools.serve")
 
 PAGES = {"/": ("index.html", "text/html; charset=utf-8"), "/app.js": ("app.js", "text/javascript; charset=utf-8"),
          "/style.css": ("style.css", "text/css; charset=utf-8")}
@@ -136,7 +136,7 @@ class Traced:
 
 
 def served_models(generators: dict[str, object]) -> dict[str, Served]:
-    from sketchback.hints import takes_hints
+    from sketchback.sketches.hints import takes_hints
 
     if not generators:
         raise ValueError("give at least one model (a generator .keras file)")
@@ -162,8 +162,8 @@ def decode_sketch(data: bytes, label: str, read_grey: Callable, max_pixels: int 
 
 def decode_hints(data: bytes, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """An RGBA hint image of the sketch's (H, W) as (hint RGB (H, W, 3), mask (H, W, 1)), float32, through
-    ``sketchback.hints.read_hint_file`` (its size checked before decoding, alpha required)."""
-    from sketchback.hints import read_hint_file
+    ``sketchback.sketches.hints.read_hint_file`` (its size checked before decoding, alpha required)."""
+    from sketchback.sketches.hints import read_hint_file
 
     with tempfile.TemporaryDirectory(prefix="sketchback-serve-") as tmp:
         path = Path(tmp) / "hints"
@@ -311,7 +311,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.send(200, json.dumps(self.server.describe()).encode(), "application/json")
             elif path in PAGES:
                 name, content_type = PAGES[path]
-                self.send(200, (files("sketchback") / "web" / name).read_bytes(), content_type)
+                self.send(200, (files("sketchback.tools") / "web" / name).read_bytes(), content_type)
             elif path == "/favicon.ico":
                 self.send(204, b"", "image/x-icon")
             else:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from sketchback.io import atomic_path, load_npz, save_npz
-from sketchback.sources import read_manifest
+from sketchback.data.sources import read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def handdrawn_shard(photo_npz: str | Path, dataset_dir: str | Path, out_npz: str
     """The hand-drawn sketches of a prepared photo shard, aligned with it, as a sketch shard.
 
     Writes ``sketches`` uint8 (N, size, size) and ``names`` (the photos' names), the format of
-    ``sketchback.sketch.sketch_shard``. Each sketch gets the photo's crop and resize (after being
+    ``sketchback.sketches.sketch.sketch_shard``. Each sketch gets the photo's crop and resize (after being
     resized to the photo's size if the two differ), so photo and sketch stay pixel-aligned.
     """
     dataset_dir = Path(dataset_dir)

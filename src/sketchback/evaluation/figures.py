@@ -276,7 +276,7 @@ def plot_loss_curves(histories: dict[str, "pd.DataFrame"], path: str | os.PathLi
     """Training curves: one row of panels per model (training stage), one panel per loss term.
 
     histories: model name -> DataFrame with an "epoch" column and loss columns such as "loss",
-        "pixel", "feature", "tv" and their "val_" twins (the columns ``sketchback.train`` writes).
+        "pixel", "feature", "tv" and their "val_" twins (the columns ``sketchback.models.train`` writes).
         The study's terms come first, in that order, then any other numeric column;
         "lr"/"learning_rate" and non-numeric columns are ignored. Training is solid, validation
         dashed. A panel's y axis is logarithmic when its positive values span more than 10x.
@@ -451,7 +451,7 @@ def plot_cross_style(table: "pd.DataFrame", path: str | os.PathLike, styles: lis
                      style_labels: dict[str, str] | None = None, dpi: int = 150) -> None:
     """Heat maps of the cross-style matrix: rows are (model, test set), columns sketch styles.
 
-    table: the long table of ``sketchback.evaluate.cross_style_table`` (columns model,
+    table: the long table of ``sketchback.evaluation.evaluate.cross_style_table`` (columns model,
         training_set, training_styles, test_set, style, seen_style, and ssim, psnr,
         feature_distance each with _lo/_hi). One panel per metric present; each cell shows the
         mean and its 95% interval; the styles a model was trained on are outlined in red; a test

@@ -1,5 +1,5 @@
 """The colour-hint part of the report: the table of each hint model with 0, a few and many hints, and
-the figure of the same sketches with increasing hints (``sketchback.hints`` draws the strokes)."""
+the figure of the same sketches with increasing hints (``sketchback.sketches.hints`` draws the strokes)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sketchback.data import sketch_to_input
-from sketchback.evaluate import _load_pair, hint_overlay, load_generator, predict, style_label
-from sketchback.hints import hint_input, sample_hints, takes_hints
+from sketchback.data.shards import sketch_to_input
+from sketchback.evaluation.evaluate import _load_pair, hint_overlay, load_generator, predict, style_label
+from sketchback.sketches.hints import hint_input, sample_hints, takes_hints
 from sketchback.io import atomic_path, load_npz
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ TABLE_METRICS = ("colour_error", "ssim", "psnr", "feature_distance")
 def hint_table(summary_csv: str | Path, out_csv: str | Path, models: list[str]) -> pd.DataFrame:
     """Write the hint table: one row per hint model, test set, style and number of hints (0 first).
 
-    summary_csv: ``sketchback.evaluate.summarize``'s output. Columns: model, test_set, style,
+    summary_csv: ``sketchback.evaluation.evaluate.summarize``'s output. Columns: model, test_set, style,
     hints, n_images, and for each of :data:`TABLE_METRICS` of the prediction: mean, _lo, _hi;
     then the colour error of the mean training photo (a baseline that ignores the sketch).
     """
@@ -75,7 +75,7 @@ def hint_figure(model_path: str | Path, test_pairs: list, out_png: str | Path, *
     The first ``rows`` test images in test-set order (not cherry-picked); the strokes are those of
     the evaluation (seeded by (seed, dataset row), nested: more hints add strokes).
     """
-    from sketchback.figures import GUTTER, evaluation_grid, save_png
+    from sketchback.evaluation.figures import GUTTER, evaluation_grid, save_png
 
     generator = load_generator(model_path)
     if not takes_hints(generator):

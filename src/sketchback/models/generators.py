@@ -10,14 +10,14 @@ Three architectures (``training.architecture``):
   ``generator_model``): plain ReLU convolutions with biases and no normalisation, three max-pool
   and three nearest-neighbour upsampling steps (32-64-128-256 channels, down to w/8 and back),
   residual additions at every scale after the first, no skip connections. Its layers and sizes
-  are fixed; ``sketchback.released`` loads the original's weight files into it.
+  are fixed; ``sketchback.models.released`` loads the original's weight files into it.
 * ``csi``: Convolutional Sketch Inversion's generator (Güçlütürk et al. 2016, after Johnson et
   al.), which the original's notebook defines as an alternative but never trains — 9x9 input
   convolution, strided convolutions, residual blocks, transposed convolutions, 9x9 output
   convolution. It was called ``sketchback`` before it was told apart from the original's network.
 
 Input: sketch, float32 (N, H, W, 1) in [0, 1] (white paper = 1), or for a model that takes colour
-hints (N, H, W, 5): sketch, hint RGB, hint mask (``sketchback.hints``). Output: photo, float32
+hints (N, H, W, 5): sketch, hint RGB, hint mask (``sketchback.sketches.hints``). Output: photo, float32
 (N, H, W, 3) in [0, 1]. H and W must be multiples of 2 ** downsamplings (4 for the default two
 2x downsamplings, 8 for ``original``; ``size_multiple`` reads it off a saved model).
 """
@@ -28,7 +28,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from sketchback.options import ARCHITECTURES, ORIGINAL_SIZES, architecture_problem  # noqa: F401 (ARCHITECTURES: read here too)
+from sketchback.models.options import ARCHITECTURES, ORIGINAL_SIZES, architecture_problem  # noqa: F401 (ARCHITECTURES: read here too)
 
 ORIGINAL_DOWNSAMPLINGS = ORIGINAL_SIZES["downsamplings"]  # the original's three max-pools: multiples of 8
 DOWNSAMPLINGS = (2, 3, 4)  # 2x downsampling steps a generator may take (training.downsamplings)
@@ -126,7 +126,7 @@ def csi_generator(base_filters: int = 32, residual_blocks: int = 5, input_channe
 class TrainingSize(layers.Layer):
     """Passes its input through unchanged; records in the saved model the (height, width) it was
     trained at and where its weights came from (a model imported from the original's weight files,
-    ``sketchback.released``). ``trained_size`` reads it; inference runs such a model at that size."""
+    ``sketchback.models.released``). ``trained_size`` reads it; inference runs such a model at that size."""
 
     def __init__(self, height: int, width: int, origin: str = "", **kwargs):
         super().__init__(**kwargs)

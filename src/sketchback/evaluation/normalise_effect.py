@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from sketchback.io import atomic_path
-from sketchback.metrics import bootstrap_ci
+from sketchback.evaluation.metrics import bootstrap_ci
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ names per session (conv2d_1, conv2d_2 ... offset by the VGG16 built beside it) a
 named the first convolution of each stage block2_conv1 ... block11_conv1, as VGG16 names its own.
 Layers without weights and the VGG16 group are skipped; every other weighted layer must be one
 convolution's kernel and bias, 24 of them with the original generator's shapes in order
-(``GENERATOR_KERNELS``, ``sketchback.model.original_generator``).
+(``GENERATOR_KERNELS``, ``sketchback.models.generators.original_generator``).
 
 No checksum of the files was published, so a download is trusted only when it opens as HDF5 and
 its weighted layers match the original generator's shapes (``check_original_weights``, the
@@ -125,7 +125,7 @@ def import_original(weights: str | os.PathLike, out: str | os.PathLike, *,
     """
     import keras
 
-    from sketchback.model import original_generator
+    from sketchback.models.generators import original_generator
 
     weights, out = Path(weights), Path(out)
     if out.suffix != ".keras":

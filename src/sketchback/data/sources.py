@@ -9,8 +9,8 @@ complete; it is not rewritten when its content is unchanged.
 
 ``synthetic_faces`` / ``synthetic_buildings`` generate seeded stand-ins for CelebA and ZuBuD so the
 whole study runs offline. The real sources (``REAL_SOURCES``) fetch their published files with
-``sketchback.fetch`` (a file placed by hand at ``resources/{dataset}/{file}`` is verified and used),
-unpack archives with ``sketchback.extract`` and verify the layout before writing the manifest.
+``sketchback.data.fetch`` (a file placed by hand at ``resources/{dataset}/{file}`` is verified and used),
+unpack archives with ``sketchback.data.extract`` and verify the layout before writing the manifest.
 """
 
 from __future__ import annotations
@@ -25,15 +25,16 @@ from typing import Callable
 import cv2
 import pandas as pd
 
-from sketchback.extract import LayoutError, extract, require_files, verify_archive
-from sketchback.fetch import Limits, fetch, pinned
+from sketchback.data.extract import LayoutError, extract, require_files, verify_archive
+from sketchback.data.fetch import Limits, fetch, pinned
 from sketchback.io import atomic_path
 from sketchback.logs import job_log
-from sketchback.synthetic import synthetic_image
+from sketchback.data.synthetic import synthetic_image
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.csv"
+HANDDRAWN = "handdrawn"  # the artists' sketches of a source that ships them (CUHK), not a simulation
 SYNTHETIC_SOURCES = ("synthetic_faces", "synthetic_buildings")
 # Keys of a source block that say where files come from, not what they are (see source_content).
 LOCATION_KEYS = ("urls", "mirrors")
@@ -356,7 +357,7 @@ def download_real(dataset_dir: str | Path, source: dict, limits: Limits = Limits
 def download(dataset_dir: str | Path, source: dict, seed: int, limits: Limits = Limits()) -> Path:
     """Fetch one dataset described by its config ``source`` block into ``dataset_dir``.
 
-    limits (the config's ``download:`` block) say how hard ``sketchback.fetch.fetch`` tries, for real sources.
+    limits (the config's ``download:`` block) say how hard ``sketchback.data.fetch.fetch`` tries, for real sources.
     """
     name = source["name"]
     if name in SYNTHETIC_SOURCES:
@@ -368,7 +369,7 @@ def download(dataset_dir: str | Path, source: dict, seed: int, limits: Limits = 
 
 def download_file(dest: str | Path, urls: list[str], md5: str | None = None, sha256: str | None = None,
                   limits: Limits = Limits(), verify: Callable[[Path], object] | None = None) -> Path:
-    """Fetch one verified file (e.g. the VGG16 weights) to ``dest``; see ``sketchback.fetch.fetch``
+    """Fetch one verified file (e.g. the VGG16 weights) to ``dest``; see ``sketchback.data.fetch.fetch``
     (``verify``: the check of a file without a pinned checksum)."""
     return fetch(urls, dest, {"md5": md5, "sha256": sha256}, limits=limits, verify=verify)
 
@@ -376,7 +377,7 @@ def download_file(dest: str | Path, urls: list[str], md5: str | None = None, sha
 def run_download(manifest: str | Path, source: dict, seed: int, limits: dict, log_path: str | Path) -> Path:
     """Body of the download rule: ``download`` into the manifest's folder, logging to ``log_path``.
 
-    limits: the config's ``download:`` block (fields of ``sketchback.fetch.Limits``).
+    limits: the config's ``download:`` block (fields of ``sketchback.data.fetch.Limits``).
     """
     with job_log(log_path):
         return download(Path(manifest).parent, source, seed, Limits(**limits))
