@@ -87,7 +87,7 @@ def test_three_downsamplings_give_the_posters_channels_and_halve_the_size_three_
     assert first.filters == 32  # full size: 32 channels, then 64, 128, 256 at w/2, w/4, w/8
     probe = build_generator(architecture, base_filters=4, residual_blocks=1, downsamplings=3)
     sizes = [probe.get_layer(layer.name).output for layer in strided_convolutions(probe)]
-    shapes = keras.Model(probe.inputs, sizes)(np.zeros((1, 48, 40, 1), np.float32))
+    shapes = keras.Model(probe.input, sizes)(np.zeros((1, 48, 40, 1), np.float32))
     assert [tuple(s.shape[1:3]) for s in shapes] == [(24, 20), (12, 10), (6, 5)]
     assert probe(np.zeros((1, 48, 40, 1), np.float32)).shape == (1, 48, 40, 3)
     assert size_multiple(probe) == 8

@@ -88,7 +88,7 @@ def test_profile(tmp_path_factory, cluster) -> Path:
     node has few cores), no job asking for more memory than the node has."""
     folder = tmp_path_factory.mktemp("profile")
     (folder / "config.yaml").write_text(yaml.safe_dump({
-        "slurm-init-seconds-before-status-checks": 8,
+        "slurm-init-seconds-before-status-checks": 2,  # sacct is cheap on a one-node test cluster
         "max-threads": 1,
         "latency-wait": 5,
         "resources": {"mem_mb": cluster["mem_mb"]},
@@ -248,6 +248,9 @@ def study(tmp_path_factory, cluster, test_profile) -> dict:
     # what a cluster run asks for: the full study's threads (the test profile caps them at the node's)
     config["training"].update(vgg_weights=WEIGHTS, vgg_md5=None, threads=FULL_STUDY["training"]["threads"])
     config["evaluation"]["threads"] = FULL_STUDY["evaluation"]["threads"]
+    # The test node's GPU is a stand-in (a gres without a device): its jobs are given a GPU that
+    # TensorFlow cannot see, which stops training unless CPU training is allowed on purpose.
+    config["training"]["allow_cpu"] = True
     # Fewer jobs, the same stages: one training shard per dataset, one sketch style.
     for dataset in ("faces", "buildings"):
         config["datasets"][dataset].update(sketch_methods=["pencil"])
@@ -320,6 +323,10 @@ def test_every_job_ran_as_a_slurm_job(study, capsys):
     assert len(trains) == 2
     for job in trains:
         assert "gres/gpu=1" in job["AllocTRES"] and job["Timelimit"] == limit, job
+    for model in ("faces", "buildings"):  # SLURM's variables told the job it holds a GPU; it saw none
+        log = (study["workdir"] / "results" / "logs" / "train" / f"{model}.log").read_text()
+        assert f"{model}: training on the CPU although this job was given a GPU (" in log, log[-2000:]
+        assert "allowed by training.allow_cpu" in log
     assert all("gres/gpu" not in job["AllocTRES"] for job in second if job["key"][0] != "train")
     assert (study["workdir"] / "results" / "report" / "metrics_summary.csv").is_file()
 
