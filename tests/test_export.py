@@ -197,14 +197,14 @@ def test_a_mismatching_export_leaves_nothing(model_path, tmp_path, monkeypatch, 
 
 
 def readme_snippets() -> list[str]:
-    """The ```python blocks of the README's export section, in order."""
-    text = (REPO / "README.md").read_text()
-    section = text.split("### Exporting a model (ONNX, TFLite, SavedModel)")[1].split("\n## ")[0]
+    """The ```python blocks of the export section of docs/tools.md, in order."""
+    text = (REPO / "docs" / "tools.md").read_text()
+    section = text.split("## Exporting a model (ONNX, TFLite, SavedModel)")[1].split("\n## ")[0]
     return re.findall(r"```python\n(.*?)```", section, flags=re.S)
 
 
-def test_readme_plain_python_snippets_run(exported, tmp_path):
-    """Each of the README's snippets, run in a fresh Python that cannot import sketchback, gives the photo
+def test_the_export_pages_plain_python_snippets_run(exported, tmp_path):
+    """Each of the export page's snippets, run in a fresh Python that cannot import sketchback, gives the photo
     `sketchback predict` gives (to a uint8 rounding), for a sketch whose size is not a multiple of 4."""
     snippets = readme_snippets()
     assert len(snippets) == 5, "expected: read the sketch, onnxruntime, LiteRT, SavedModel, save the photo"

@@ -184,6 +184,7 @@ OPERATIONAL = {
     "training.checkpoint_every": 3,
     "training.jit_compile": True,  # XLA: results differ in the last bits only (README)
     "training.deterministic": False,
+    "training.allow_cpu": True,
     "evaluation.batch_size": 5,
     "training.threads": 3,
     "evaluation.threads": 2,
