@@ -141,3 +141,28 @@ def test_training_builds_the_configured_depth_and_refuses_a_size_it_cannot_halve
         train(pairs[:1], pairs[1:], tmp_path / "n" / "generator.keras", tmp_path / "n" / "history.csv",
               TrainOptions(**{**TINY, "image_size": 20, "downsamplings": 3}), RunSettings(), name="poster")
     assert not (tmp_path / "n").exists()
+
+
+def test_a_configfile_replaces_the_demo_config_instead_of_being_merged_over_it(tmp_path):
+    # From a checkout (config/demo.yaml present): Snakemake merges a --configfile over the Snakefile's
+    # configfile key by key, which would add the demo's own models to the full study's.
+    import shutil
+    import subprocess
+    import sys
+
+    from snakemake_run import SNAKEFILE
+
+    (tmp_path / "config").mkdir()
+    shutil.copy(REPO / "config" / "demo.yaml", tmp_path / "config" / "demo.yaml")
+    demo_only = set(yaml.safe_load((REPO / "config" / "demo.yaml").read_text())["models"]) - set(
+        yaml.safe_load((REPO / "config" / "config.yaml").read_text())["models"])
+    assert "faces_original" in demo_only
+
+    def trained(*args):
+        result = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(tmp_path), "-n",
+                                 *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+        return {out.split("/")[2] for out in planned_jobs(result).get("train", [])}
+
+    assert demo_only <= trained()  # no --configfile: the demo
+    full = trained("--configfile", str(REPO / "config" / "config.yaml"))
+    assert {"faces", "buildings"} <= full and not full & demo_only, full
