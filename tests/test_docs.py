@@ -210,7 +210,7 @@ def test_config_readme_names_each_config_and_the_default():
     assert configs, "no config/*.yaml"
     missing = [name for name in configs if f"`{name}`" not in text and f"config/{name}" not in text]
     assert missing == [], f"config/README.md does not describe {missing}"
-    default = re.search(r'^configfile:\s*"([^"]+)"', (REPO / "workflow" / "Snakefile").read_text(), re.M).group(1)
+    default = re.search(r'^\s*configfile:\s*"([^"]+)"', (REPO / "workflow" / "Snakefile").read_text(), re.M).group(1)
     assert re.search(rf"`{re.escape(Path(default).name)}`[^|]*\|[^|]*default", text), \
         f"config/README.md should say that {default} is the default"
     assert "../workflow/schemas/config.schema.yaml" in text and "../docs/configuration.md" in text
