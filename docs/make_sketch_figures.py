@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import numpy as np  # noqa: E402
 
 from sketchback.figures import evaluation_grid, save_png  # noqa: E402
-from sketchback.sketch import sketch_images  # noqa: E402
+from sketchback.sketches.sketch import sketch_images  # noqa: E402
 from sketchback.style import pencil_style_image  # noqa: E402
 from sketchback.synthetic import synthetic_image  # noqa: E402
 
