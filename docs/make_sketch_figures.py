@@ -17,10 +17,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import numpy as np  # noqa: E402
 
-from sketchback.figures import evaluation_grid, save_png  # noqa: E402
+from sketchback.evaluation.figures import evaluation_grid, save_png  # noqa: E402
 from sketchback.sketches.sketch import sketch_images  # noqa: E402
-from sketchback.style import pencil_style_image  # noqa: E402
-from sketchback.synthetic import synthetic_image  # noqa: E402
+from sketchback.sketches.style import pencil_style_image  # noqa: E402
+from sketchback.data.synthetic import synthetic_image  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "figures"
 SIZE = 128
