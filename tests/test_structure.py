@@ -155,6 +155,54 @@ def test_a_lower_layer_never_imports_a_higher_one():
     assert not upward, f"imports of a higher layer (move the code down, or the module up): {upward}"
 
 
+
+def _imports_tensorflow(tree: ast.AST) -> bool:
+    """Whether a module imports keras or tensorflow anywhere in its body."""
+    for node in ast.walk(tree):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+        if any(name.split(".")[0] in ("keras", "tensorflow") for name in names):
+            return True
+    return False
+
+
+def reaches_tensorflow(imports: set[str], graph: dict[str, set[str]], trees: dict[str, ast.Module]) -> bool:
+    """Whether importing ``imports`` can, through the package's own imports, import keras or tensorflow."""
+    seen, stack = set(), list(imports)
+    while stack:
+        name = stack.pop()
+        if name not in seen and name in trees:
+            seen.add(name)
+            stack.extend(graph[name])
+    return any(_imports_tensorflow(trees[name]) for name in seen)
+
+
+def test_every_job_that_can_start_tensorflow_sets_the_reproducible_mode_first():
+    """A deterministic run is byte-identical on another CPU only if the mode is set before TensorFlow
+    starts (it reads the variables once): every workflow script that can reach TensorFlow calls
+    use_portable_cpu right after setting up its log, before importing anything else of ours."""
+    trees = modules()
+    graph = {name: imported(name, tree, set(trees)) for name, tree in trees.items()}
+    missing, late = [], []
+    scripts = sorted((REPO / "workflow" / "scripts").glob("*.py"))
+    for script in scripts:
+        body = ast.parse(script.read_text()).body
+        calls = [i for i, node in enumerate(body) if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+                 and getattr(node.value.func, "id", "") == "use_portable_cpu"]
+        ours = [i for i, node in enumerate(body) if isinstance(node, ast.ImportFrom) and node.module
+                and node.module.startswith("sketchback.") and node.module not in ("sketchback.logs",
+                                                                                    "sketchback.models.reproducible")]
+        if not reaches_tensorflow(imported("script", ast.Module(body=body, type_ignores=[]), set(trees)), graph, trees):
+            continue
+        if not calls:
+            missing.append(script.name)
+        elif ours and ours[0] < calls[0]:
+            late.append(script.name)
+    assert not missing, f"scripts that can start TensorFlow without the reproducible mode: {missing}"
+    assert not late, f"scripts that import the package before setting the reproducible mode: {late}"
+    assert len(scripts) > 20 and reaches_tensorflow({"models.train"}, graph, trees)
+    assert not reaches_tensorflow({"data.prepare"}, graph, trees), "data preparation never needs TensorFlow"
+
 def test_functions_are_short():
     lengths = function_lengths()
     long = {name: n for name, n in lengths.items() if n > MAX_LINES and name not in LONG_FUNCTIONS}

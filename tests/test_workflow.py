@@ -77,6 +77,8 @@ def test_demo_dag_makes_every_result(study):
     assert {"loss", "pixel", "feature", "tv", "val_loss"} <= set(history.columns)
     assert (results / "models" / "buildings" / "generator.keras").stat().st_size > 10_000
     assert "initialised from results/models/faces/generator.keras" in (results / "logs" / "train" / "buildings.log").read_text()
+    for log in ("train/faces.log", "evaluate/faces/faces/style.log", "sketch/faces/style/test/000.log"):
+        assert "reproducible mode (deterministic run): oneDNN capped at AVX2" in (results / "logs" / log).read_text(), log
     # the adversarial variant trained against its discriminator; the ablation and SR stage reported
     adversarial = pd.read_csv(results / "models" / "faces_adversarial" / "history.csv")
     assert {"adversarial", "discriminator", "d_real", "d_fake"} <= set(adversarial.columns)

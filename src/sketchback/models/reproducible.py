@@ -58,6 +58,9 @@ def use_portable_cpu(deterministic: bool, threads: int) -> dict[str, str]:
         if os.environ.get(key, value) != value:
             log.info("reproducible mode: %s=%s replaces %s", key, value, os.environ[key])
         os.environ[key] = value
+    if wanted:
+        log.info("reproducible mode (deterministic run): oneDNN capped at %s, TensorFlow on %s intra-op thread(s) "
+                 "and 1 inter-op thread, so another x86-64 CPU with AVX2 gives the same bytes", PORTABLE_ISA, threads)
     if wanted and not has_avx2():
         log.warning("reproducible mode: this CPU (%s) has no AVX2, so oneDNN runs other kernels: the weights will "
                     "differ from those of an AVX2 machine", platform.machine())
