@@ -34,6 +34,7 @@ import pandas as pd
 
 from sketchback.errors import ConfigError
 from sketchback.io import atomic_path, load_npz, save_npz
+from sketchback.models.options import REPLICATE_OF
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +52,13 @@ def takes_hints(spec: dict) -> bool:
 
 def superres_models(config: dict) -> list[str]:
     """The models whose predictions are upscaled: ``superres.models``, or every sketch-only model (config
-    order); models with colour hints need hints to predict and are left out. No model while the stage is
+    order) but the training-seed replicates; models with colour hints need hints to predict and are left out. No model while the stage is
     off (its models: may then name models the study no longer has)."""
     if not config["superres"]["enabled"]:
         return []
     chosen = config["superres"]["models"]
     if chosen is None:
-        return [name for name, spec in config["models"].items() if not takes_hints(spec)]
+        return [name for name, spec in config["models"].items() if not takes_hints(spec) and REPLICATE_OF not in spec]
     return list(chosen)
 
 

@@ -302,8 +302,8 @@ def _open_data(train_pairs: list, val_pairs: list, options: TrainOptions, name: 
         return _Data(x_train, y_train, x_val, y_val, steps)
     hints = resolve_hints(options.hints)
     log.info("%s: colour hints, 0 to %d strokes per pair drawn from its photo", name, hints["max_strokes"])
-    val_hints = TrainingHints(hints, options.seed, open_rows(val_pairs), stream=0) if val_pairs else None
-    return _Data(x_train, y_train, x_val, y_val, steps, TrainingHints(hints, options.seed, open_rows(train_pairs)),
+    val_hints = TrainingHints(hints, options.run_seed, open_rows(val_pairs), stream=0) if val_pairs else None
+    return _Data(x_train, y_train, x_val, y_val, steps, TrainingHints(hints, options.run_seed, open_rows(train_pairs)),
                  val_hints)
 
 
@@ -319,7 +319,10 @@ def _compile_setting(options: TrainOptions, settings: RunSettings, name: str) ->
             log.warning("%s: TensorFlow was initialised in this process before training, with several threads; the "
                         "adversarial step can then differ in the last bits from run to run (train in a fresh "
                         "process, as the workflow does, for bit-reproducible weights)", name)
-    seed_everything(options.seed, settings.deterministic)
+    seed_everything(options.run_seed, settings.deterministic)
+    if options.training_seed is not None:
+        log.info("%s: a replicate: training seed %d (data, sketches and the loss keep seed %d)", name,
+                 options.training_seed, options.seed)
     if settings.jit_compile and settings.deterministic and backend == "tensorflow":
         log.warning("%s: jit_compile is ignored because deterministic is on (Keras disables XLA under op "
                     "determinism)", name)
@@ -348,8 +351,13 @@ def _build(options: TrainOptions, init_model: str | Path | None, total_steps: in
             generator = build_generator(options.architecture, options.base_filters, options.residual_blocks,
                                         HINT_CHANNELS if options.hints is not None else 1, options.downsamplings)
             log.info("%s: new %s generator, %d parameters", name, options.architecture, generator.count_params())
+        # the loss's random filters are part of the loss: the study's seed, for a replicate too
         extractor = (vgg_feature_extractor(options.vgg_weights, options.vgg_md5, options.seed)
                      if options.feature_weight else None)
+        if extractor is not None and options.vgg_weights == "random" and options.training_seed is not None:
+            # making them reseeded Keras with the study's seed: what is built next (the discriminator) takes the
+            # replicate's (a base run is left as it always was)
+            keras.utils.set_random_seed(options.training_seed)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     if extractor is not None:
@@ -463,7 +471,7 @@ class _Loop:
         """Steps from the state's position to the epoch's end (or ``max_steps``); returns the images seen."""
         o, s, images, started = self.options, self.settings, 0, time.perf_counter()
         train_on_batch = self.step_function(epoch)
-        for step, x, y in batches(self.data.x_train, self.data.y_train, o.batch_size, o.seed, epoch, state["step"],
+        for step, x, y in batches(self.data.x_train, self.data.y_train, o.batch_size, o.run_seed, epoch, state["step"],
                                   s.prefetch, drop_remainder=o.devices > 1, add_hints=self.data.train_hints):
             logs = train_on_batch(x, y, return_dict=True)
             self.check_finite(logs, epoch, step)

@@ -11,7 +11,7 @@ The evaluation plan: each model's ``test_on`` sets, each in every style of ``eva
 from __future__ import annotations
 
 from sketchback.sketches.normalise import resolve_params
-from sketchback.models.options import architecture_problem
+from sketchback.models.options import REPLICATE_OF, architecture_problem
 from sketchback.sketches.sketch import METHODS, check_params, method_params
 from sketchback.data.sources import HANDDRAWN, check_source, has_handdrawn_sketches
 from sketchback.errors import ConfigError
@@ -31,7 +31,8 @@ def evaluation_styles(config: dict, dataset: str) -> list[str]:
 
 
 def evaluation_plan(config: dict) -> list[tuple[str, str, str]]:
-    """(model, test set, style) for every model, each of its test sets and each style of that set."""
+    """(model, test set, style) for every model, each of its test sets and each style of that set (training-seed
+    replicates included: the summary, the cross-style matrix and the ablation read their evaluations)."""
     return [
         (model, dataset, style)
         for model, spec in config["models"].items()
@@ -46,13 +47,17 @@ def released_models(config: dict) -> list[str]:
 
 
 def trained_models(config: dict) -> list[str]:
-    """The models the study trains (every model but the released ones), in config order."""
-    return [model for model in config["models"] if model not in released_models(config)]
+    """The models the study trains (every model but the released ones), in config order; not the training-seed
+    replicates (``sketchback.models.options.with_replicates``), which train too but have no loss curves."""
+    return [model for model, spec in config["models"].items()
+            if model not in released_models(config) and REPLICATE_OF not in spec]
 
 
 def hint_models(config: dict) -> list[str]:
-    """The models that take colour hints (``models.<name>.hints`` set), in config order."""
-    return [model for model, spec in config["models"].items() if spec.get("hints") is not None]
+    """The models that take colour hints (``models.<name>.hints`` set), in config order; a training-seed replicate
+    of one is evaluated without hints only (no hint table or figure)."""
+    return [model for model, spec in config["models"].items()
+            if spec.get("hints") is not None and REPLICATE_OF not in spec]
 
 
 def hint_evaluation_plan(config: dict) -> list[tuple[str, str, str]]:
@@ -63,8 +68,9 @@ def hint_evaluation_plan(config: dict) -> list[tuple[str, str, str]]:
 
 
 def test_sets(config: dict) -> list[tuple[str, str]]:
-    """(model, test set) pairs, in config order: one poster figure each."""
-    return [(model, dataset) for model, spec in config["models"].items() for dataset in spec["test_on"]]
+    """(model, test set) pairs, in config order: one poster figure each (none for a training-seed replicate)."""
+    return [(model, dataset) for model, spec in config["models"].items() if REPLICATE_OF not in spec
+            for dataset in spec["test_on"]]
 
 
 def normaliser_params(config: dict) -> dict:
