@@ -51,6 +51,35 @@ def test_differences_are_paired_by_image_with_intervals(tmp_path):
     assert "| better | pencil | 40 |" in text and "Δ +0.010" in text
 
 
+def distribution(path, model, fid, kid, n=40, network="random"):
+    pd.DataFrame([{"model": model, "dataset": "faces", "method": "pencil", "hints": 0, "fid_network": network,
+                   "n_images": n, "fid": fid, "kid_mean": kid, "kid_std": kid / 10, "kid_subsets": 100,
+                   "kid_subset_size": n}]).to_csv(path, index=False)
+    return path
+
+
+def test_fid_and_kid_are_the_variants_minus_the_baselines_with_their_warnings(tmp_path):
+    csvs = {("baseline", "pencil"): per_image(tmp_path / "a.csv", "control", [0.5, 0.6, 0.7]),
+            ("adversarial", "pencil"): per_image(tmp_path / "b.csv", "adversarial", [0.4, 0.5, 0.6])}
+    sets = {("baseline", "pencil"): distribution(tmp_path / "a_d.csv", "control", 30.0, 0.020, n=3),
+            ("adversarial", "pencil"): distribution(tmp_path / "b_d.csv", "adversarial", 21.5, 0.012, n=3)}
+    table = ablation_table(csvs, tmp_path / "t.csv", distribution_csvs=sets).set_index("variant")
+    adversarial = table.loc["adversarial"]
+    assert (adversarial["fid"], adversarial["kid"], adversarial["fid_n"]) == (21.5, 0.012, 3)
+    assert adversarial["d_fid"] == pytest.approx(-8.5) and adversarial["d_kid"] == pytest.approx(-0.008)
+    assert table.loc["baseline", "d_fid"] == 0.0 and adversarial["fid_network"] == "random"
+    text = ablation_markdown(table.reset_index())
+    assert text.splitlines()[0].endswith("| sharpness | FID | KID |")
+    assert "| 21.5†<br>Δ -8.5 | 0.012†<br>Δ -0.008 |" in text
+    assert ("† FID on n=3 images: biased upward at this size, compare only at equal n; KID is unbiased; features: "
+            "random-filter stand-in, not comparable with published FIDs") in text
+    # on the reference network and enough images there is nothing to warn about
+    sets = {key: distribution(tmp_path / f"{k}_big.csv", key[0], 10.0 + k, 0.01, n=5000, network="inception")
+            for k, key in enumerate(csvs)}
+    text = ablation_markdown(ablation_table(csvs, tmp_path / "t.csv", distribution_csvs=sets))
+    assert "†" not in text and "| 11<br>Δ +1 |" in text
+
+
 def test_hint_evaluations_and_superres_rows(tmp_path):
     csvs = {("baseline", "pencil"): per_image(tmp_path / "a.csv", "control", [0.5, 0.6, 0.7], hints=[0, 0, 0]),
             ("other", "pencil"): per_image(tmp_path / "b.csv", "other", [0.6, 0.7, 0.8])}
@@ -67,6 +96,12 @@ def test_hint_evaluations_and_superres_rows(tmp_path):
     sr = table.loc["baseline, 2x super-resolved"]
     assert (sr["ssim"], sr["d_ssim"], sr["d_ssim_lo"]) == (0.6, 0.1, 0.0) and np.isnan(sr["sharpness"])
     assert np.isnan(table.loc["baseline, 2x bicubic", "d_ssim"])
+    sets = {key: distribution(tmp_path / f"{label}_d.csv", label, 5.0, 0.01, n=3) for key in csvs for label in key[:1]}
+    with_sets = ablation_table(csvs, tmp_path / "t.csv", superres_summary=tmp_path / "sr.csv",
+                               distribution_csvs=sets).set_index("variant")
+    assert with_sets[["fid", "d_fid"]].iloc[2:].isna().all().all()  # the SR rows have no set-level scores
+    rows = [line for line in ablation_markdown(with_sets.reset_index()).splitlines() if "2x bicubic |" in line]
+    assert len(rows) == 1 and rows[0].endswith("| — | — |")
 
 
 def test_a_csv_without_the_sharpness_column_names_the_rule_to_rerun(tmp_path):

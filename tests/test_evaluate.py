@@ -174,6 +174,36 @@ def test_summarize_names_missing_metric_columns(tmp_path):
         summarize([path], tmp_path / "summary.csv")
 
 
+def _distribution_csv(path: Path, model: str, dataset: str, method: str, n: int, fid: float, hints: int = 0) -> Path:
+    pd.DataFrame([{"model": model, "dataset": dataset, "method": method, "hints": hints, "fid_network": "random",
+                   "n_images": n, "fid": fid, "kid_mean": fid / 100, "kid_std": fid / 1000, "kid_subsets": 100,
+                   "kid_subset_size": n}]).to_csv(path, index=False)
+    return path
+
+
+def test_summarize_adds_each_sets_fid_and_kid_with_its_warnings(tmp_path):
+    csvs = [_per_image_csv(tmp_path / "a.csv", "faces", "pencil", [0.5, 0.6, 0.7], [15.0, 16.0, 17.0]),
+            _per_image_csv(tmp_path / "b.csv", "faces", "xdog", [0.4, 0.5, 0.6], [14.0, 15.0, 16.0])]
+    sets = [_distribution_csv(tmp_path / "b_distribution.csv", "faces", "faces", "xdog", 3, 2.5),
+            _distribution_csv(tmp_path / "a_distribution.csv", "faces", "faces", "pencil", 3, 1.5)]  # any order
+    summary = summarize(csvs, tmp_path / "summary.csv", seed=0, distribution_csvs=sets).set_index("method")
+    assert list(summary.loc["pencil", ["fid", "kid", "kid_std", "fid_n", "fid_network"]]) == [1.5, 0.015, 0.0015, 3,
+                                                                                             "random"]
+    assert summary.loc["xdog", "fid"] == 2.5
+    for note in summary["fid_note"]:
+        assert "FID on n=3 images: biased upward at this size, compare only at equal n; KID is unbiased" in note
+        assert "random-filter stand-in, not comparable with published FIDs" in note
+    on_disk = pd.read_csv(tmp_path / "summary.csv")
+    assert {"fid", "kid", "kid_std", "fid_n", "fid_network", "fid_note"} <= set(on_disk.columns)
+    with pytest.raises(ValueError, match=r"no distribution.csv for \[\{'model': 'faces', 'dataset': 'faces', "
+                                         r"'method': 'xdog', 'hints': 0\}\]"):
+        summarize(csvs, tmp_path / "again.csv", distribution_csvs=sets[1:])
+    cross = cross_style_table(pd.read_csv(tmp_path / "summary.csv"), TRAINING, ["pencil", "xdog"])
+    assert list(cross["fid"]) == [1.5, 2.5] and list(cross["kid"]) == [0.015, 0.025]
+    assert list(cross["fid_n"]) == [3, 3] and set(cross["fid_network"]) == {"random"}
+    assert cross["fid_note"].str.contains("FID on n=3 images").all()
+
+
 def _summary(tmp_path) -> Path:
     csvs = []
     for model, test_set, styles in (("faces", "faces", ("xdog", "pencil")), ("faces", "cuhk", ("handdrawn", "pencil")),

@@ -6,11 +6,14 @@ import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pandas as pd
 import pytest
 import snakemake_run
 import yaml
 from snakemake_run import REPO, SNAKEFILE, planned_jobs
+
+from sketchback.evaluation.distribution import STAND_IN
 
 TINY = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
 TINY["image_size"] = 32
@@ -57,6 +60,11 @@ def test_demo_dag_makes_every_result(study):
     for column in ("ssim_prediction", "ssim_sketch", "ssim_mean_image", "psnr_prediction"):
         assert summary[column].between(-1, 100).all()
         assert (summary[f"{column}_lo"] <= summary[column]).all() and (summary[column] <= summary[f"{column}_hi"]).all()
+    # every set's FID and KID, on the demo's stand-in network (labelled so), over all its images
+    assert np.isfinite(summary[["fid", "kid", "kid_std"]].to_numpy(dtype=float)).all() and (summary["fid"] > 0).all()
+    assert (summary["fid_network"] == STAND_IN).all() and (summary["fid_n"] == summary["n_images"]).all()
+    assert summary["fid_note"].str.contains("FID on n=4 images: biased upward").any()
+    assert summary["fid_note"].str.contains("random-filter stand-in, not comparable with published FIDs").all()
     per_image = pd.read_csv(results / "evaluation" / "faces" / "faces" / "pencil" / "metrics.csv")
     assert len(per_image) == 4 and per_image["image"].str.startswith("images/").all()
     for png in ["report/loss_curves.png", "report/ssim.png", "evaluation/buildings/buildings/xdog/grid.png",
@@ -87,6 +95,8 @@ def test_demo_dag_makes_every_result(study):
     assert ablation["variant"].tolist() == ["baseline", "adversarial", "baseline, 2x bicubic",
                                             "baseline, 2x super-resolved"]
     assert ablation[["ssim", "sharpness"]].iloc[:2].notna().all().all()
+    assert ablation[["fid", "kid", "d_fid", "d_kid"]].iloc[:2].notna().all().all() and cross["fid"].notna().all()
+    assert "not comparable with published FIDs" in (results / "report" / "ablation.md").read_text()
     assert "| adversarial | pencil |" in (results / "report" / "ablation.md").read_text()
     for png in ["report/ablation.png", "report/superres.png", "report/hints/faces_hints/faces.png"]:
         image = cv2.imread(str(results / png))
@@ -223,6 +233,10 @@ EVERY_MODEL = sorted(FROM_FACES + ["faces_hints", "faces_original"])
 # faces_original: architecture original, whose sizes are fixed (training.architecture and sizes do not apply)
 OWN_ARCHITECTURE = sorted(FROM_FACES + ["faces_hints"])
 
+# What reruns when every evaluation does (and not the predictions' other readers: figures, super-resolution).
+EVALUATIONS = {"evaluate", "evaluate_hints", "summarize", "ssim_chart", "cross_style", "hint_table",
+               "normalise_effect", "ablation_table", "all"}
+
 # Science options: each plans exactly its branch (rules, and which models retrain), nothing upstream.
 SCIENCE = [
     ("models.faces.learning_rate", 0.004, RETRAIN | FEATURES, FROM_FACES),
@@ -250,6 +264,9 @@ SCIENCE = [
      ["faces_adversarial"]),
     ("models.faces_hints.hints.max_strokes", 4, RETRAIN | HINT_RULES | {"hint_table"}, ["faces_hints"]),
     ("ablation.rows", 2, {"ablation_figure", "all"}, []),
+    # FID/KID's settings: every evaluation and what reads them; the reference network is downloaded first
+    ("evaluation.kid_subsets", 50, EVALUATIONS, []),
+    ("evaluation.fid_network", "inception", EVALUATIONS | {"download_inception"}, []),
 ]
 
 

@@ -8,6 +8,7 @@ localrules:
 rule ablation_table:
     input:
         metrics=ablation_metrics(),
+        distributions=beside(ablation_metrics(), "distribution.csv"),
         superres=ablation_superres(),
     output:
         table=report(

@@ -1,4 +1,6 @@
 # Helpers shared by the rules: config checks, shard lists and input functions.
+import os
+
 from sketchback.tools.config import (
     base_style,
     check_config,
@@ -287,6 +289,29 @@ def metric_weights(wildcards):
     """The VGG16 weights file the feature distance reads (the training loss's), unless random."""
     weights = config["training"]["vgg_weights"]
     return [] if weights == "random" else [weights]
+
+
+# The FID/KID reference network's graph, made by rule download_inception (inception.smk).
+INCEPTION_GRAPH = "resources/inception/classify_image_graph_def.pb"
+
+
+def fid_graph(wildcards):
+    """The Inception graph FID and KID read (evaluation.fid_network: inception), else nothing."""
+    network = config["evaluation"]["fid_network"]
+    return [INCEPTION_GRAPH] if network == "inception" else []
+
+
+def evaluation_metrics():
+    """Every evaluation's metrics.csv: each model, test set and style, and each hint count."""
+    return [
+        f"results/evaluation/{model}/{dataset}/{method}/metrics.csv"
+        for model, dataset, method in evaluations()
+    ] + hint_evaluations()
+
+
+def beside(paths, name):
+    """The file ``name`` in the folder of each path (the distribution.csv next to a metrics.csv)."""
+    return [os.path.join(os.path.dirname(path), name) for path in paths]
 
 
 def training_specs():

@@ -1,5 +1,6 @@
 # Stage 7: every model on each of its test sets in every sketch style of evaluation.styles (the
-# style it was trained on and the others): per-image PSNR, SSIM and VGG feature distance, a grid.
+# style it was trained on and the others): per-image PSNR, SSIM and VGG feature distance, a grid,
+# and the set's FID and KID (distribution.csv) on the features of evaluation.fid_network.
 # evaluation.batch_size is read at run time (it changes the numbers in the last bits at most).
 
 
@@ -12,8 +13,10 @@ rule evaluate:
             sketch for _, sketch in pairs(wc.dataset, wc.method, "test")
         ],
         weights=metric_weights,
+        fid_graph=fid_graph,
     output:
         metrics="results/evaluation/{model}/{dataset}/{method}/metrics.csv",
+        distribution="results/evaluation/{model}/{dataset}/{method}/distribution.csv",
         grid=report(
             "results/evaluation/{model}/{dataset}/{method}/grid.png",
             caption="../report/grid.rst",
@@ -31,6 +34,9 @@ rule evaluate:
         vgg_weights=config["training"]["vgg_weights"],
         vgg_md5=config["training"]["vgg_md5"],
         seed=config["seed"],
+        fid_network=config["evaluation"]["fid_network"],
+        kid_subsets=config["evaluation"]["kid_subsets"],
+        kid_subset_size=config["evaluation"]["kid_subset_size"],
     script:
         "../scripts/evaluate.py"
 
@@ -47,9 +53,14 @@ rule evaluate_hints:
             sketch for _, sketch in pairs(wc.dataset, wc.method, "test")
         ],
         weights=metric_weights,
+        fid_graph=fid_graph,
     output:
         metrics=expand(
             "results/evaluation/{{model}}/{{dataset}}/{{method}}/hints_{n}/metrics.csv",
+            n=config["evaluation"]["hint_strokes"],
+        ),
+        distributions=expand(
+            "results/evaluation/{{model}}/{{dataset}}/{{method}}/hints_{n}/distribution.csv",
             n=config["evaluation"]["hint_strokes"],
         ),
         grids=expand(
@@ -68,5 +79,8 @@ rule evaluate_hints:
         vgg_weights=config["training"]["vgg_weights"],
         vgg_md5=config["training"]["vgg_md5"],
         seed=config["seed"],
+        fid_network=config["evaluation"]["fid_network"],
+        kid_subsets=config["evaluation"]["kid_subsets"],
+        kid_subset_size=config["evaluation"]["kid_subset_size"],
     script:
         "../scripts/evaluate_hints.py"

@@ -1,8 +1,8 @@
 # The FID/KID reference network: the graph of TensorFlow's inception-2015-12-05 (sketchback.evaluation.inception).
 # A local rule with a run: body, as in download.smk: a new URL or mirror reruns nothing; the graph's
 # sha256 (evaluation.inception_sha256, unset by default: none is published) is what is downloaded.
-# No target requests it yet: `snakemake resources/inception/classify_image_graph_def.pb` makes it,
-# or place that file there by hand.
+# The evaluate jobs request it where evaluation.fid_network is inception (fid_graph in common.smk);
+# `snakemake resources/inception/classify_image_graph_def.pb` makes it alone, or place that file there by hand.
 from sketchback.evaluation.inception import run_download_inception
 
 
@@ -12,7 +12,7 @@ localrules:
 
 rule download_inception:
     output:
-        "resources/inception/classify_image_graph_def.pb",
+        INCEPTION_GRAPH,
     log:
         "results/logs/download/inception.log",
     benchmark:

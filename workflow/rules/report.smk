@@ -120,11 +120,8 @@ rule poster_grid:
 
 rule summarize:
     input:
-        [
-            f"results/evaluation/{model}/{dataset}/{method}/metrics.csv"
-            for model, dataset, method in evaluations()
-        ]
-        + hint_evaluations(),
+        metrics=evaluation_metrics(),
+        distributions=beside(evaluation_metrics(), "distribution.csv"),
     output:
         report(
             "results/report/metrics_summary.csv",

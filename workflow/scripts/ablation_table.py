@@ -14,6 +14,7 @@ from sketchback.io import atomic_path
 i, p = snakemake.input, snakemake.params
 keys = [(label, style) for label in p.variants for style in p.styles]
 table = ablation_table(dict(zip(keys, i.metrics)), snakemake.output.table,
-                       superres_summary=i.superres[0] if i.superres else None, seed=p.seed)
+                       superres_summary=i.superres[0] if i.superres else None, seed=p.seed,
+                       distribution_csvs=dict(zip(keys, i.distributions)))
 with atomic_path(snakemake.output.markdown) as tmp:
     tmp.write_text(ablation_markdown(table))

@@ -8,10 +8,13 @@ from sketchback.models.reproducible import use_portable_cpu
 
 use_portable_cpu(snakemake.config["training"]["deterministic"], snakemake.config["evaluation"]["threads"])
 
+from sketchback.evaluation.distribution import DistributionOptions
 from sketchback.evaluation.evaluate import evaluate
 
-i, w, p = snakemake.input, snakemake.wildcards, snakemake.params
-evaluate(i.model, list(zip(i.photos, i.sketches)), i.mean, snakemake.output.metrics,
-         snakemake.output.grid, model_name=w.model, dataset=w.dataset, method=w.method,
-         grid_rows=p.grid_rows, batch_size=snakemake.config["evaluation"]["batch_size"],
-         vgg_weights=p.vgg_weights, vgg_md5=p.vgg_md5, seed=p.seed)
+i, w, p, out = snakemake.input, snakemake.wildcards, snakemake.params, snakemake.output
+fid = DistributionOptions(p.fid_network, p.kid_subsets, p.kid_subset_size, p.seed, *i.fid_graph[:1],
+                          sha256=snakemake.config["evaluation"]["inception_sha256"])
+evaluate(i.model, list(zip(i.photos, i.sketches)), i.mean, out.metrics, out.grid, model_name=w.model,
+         dataset=w.dataset, method=w.method, grid_rows=p.grid_rows,
+         batch_size=snakemake.config["evaluation"]["batch_size"], vgg_weights=p.vgg_weights, vgg_md5=p.vgg_md5,
+         seed=p.seed, distribution=fid, out_distribution=out.distribution)

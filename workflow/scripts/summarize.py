@@ -10,4 +10,5 @@ use_portable_cpu(snakemake.config["training"]["deterministic"], snakemake.thread
 
 from sketchback.evaluation.evaluate import summarize
 
-summarize(list(snakemake.input), snakemake.output[0], seed=snakemake.params.seed)
+i = snakemake.input
+summarize(list(i.metrics), snakemake.output[0], seed=snakemake.params.seed, distribution_csvs=list(i.distributions))

@@ -4,8 +4,9 @@
   sharpness of its predictions with 95% bootstrap intervals, and each one's paired difference to
   the baseline (the first variant) on the same images, with its interval; rows for the
   super-resolution stage (the baseline's predictions at twice the size, bicubic vs learned) are
-  taken from its summary.
-* ``ablation_markdown``: that table as the README shows it.
+  taken from its summary; each variant's FID and KID (set-level: no interval) and their difference
+  to the baseline's.
+* ``ablation_markdown``: that table as the README shows it, with the FID warnings under it.
 * ``ablation_figure``: the same test images through every variant, side by side.
 
 The plan (``ablation:`` in the config) and its checks are here too and import nothing heavy.
@@ -22,6 +23,7 @@ import pandas as pd
 
 from sketchback.errors import ConfigError
 from sketchback.io import atomic_path
+from sketchback.evaluation.distribution import fid_note, read_distributions
 from sketchback.evaluation.metrics import bootstrap_ci
 
 log = logging.getLogger(__name__)
@@ -115,8 +117,28 @@ def _superres_rows(summary: pd.DataFrame, model: str, dataset: str, baseline: st
     return rows
 
 
+def _distribution_columns(table: pd.DataFrame, distribution_csvs: dict[tuple[str, str], str | Path],
+                          baseline: str) -> pd.DataFrame:
+    """Add fid, kid, kid_std, fid_n, fid_network, fid_note and d_fid, d_kid (minus the baseline's, same style)
+    to the variants' rows (NaN on the super-resolution rows, which have no set-level scores)."""
+    found = read_distributions(list(distribution_csvs.values()))
+    found.index = pd.MultiIndex.from_tuples(list(distribution_csvs))
+    scores = found.rename(columns={"kid_mean": "kid", "n_images": "fid_n"})[
+        ["fid", "kid", "kid_std", "fid_n", "fid_network"]]
+    keys = list(zip(table["variant"], table["style"]))
+    table = table.copy()
+    for column in scores:
+        table[column] = [scores.at[key, column] if key in scores.index else math.nan for key in keys]
+    for metric in ("fid", "kid"):
+        table[f"d_{metric}"] = [scores.at[key, metric] - scores.at[(baseline, key[1]), metric]
+                                if key in scores.index else math.nan for key in keys]
+    table["fid_note"] = [fid_note(n, net) for n, net in zip(table["fid_n"], table["fid_network"])]
+    return table
+
+
 def ablation_table(metric_csvs: dict[tuple[str, str], str | Path], out_csv: str | Path, *,
-                   superres_summary: str | Path | None = None, seed: int = 0) -> pd.DataFrame:
+                   superres_summary: str | Path | None = None, seed: int = 0,
+                   distribution_csvs: dict[tuple[str, str], str | Path] | None = None) -> pd.DataFrame:
     """The ablation table from the evaluations' per-image CSVs.
 
     metric_csvs: (variant label, style) -> the variant's per-image metrics CSV (the evaluate rule's)
@@ -126,7 +148,9 @@ def ablation_table(metric_csvs: dict[tuple[str, str], str | Path], out_csv: str 
     with _lo/_hi, the mean paired difference to the reference on the same images. PSNR's infinite
     values (a perfect prediction) are left out. superres_summary: the super-resolution stage's
     summary CSV; rows for the baseline's predictions at twice the size are added (their
-    differences are super-resolved minus bicubic, from that summary).
+    differences are super-resolved minus bicubic, from that summary). distribution_csvs: (variant label,
+    style) -> the evaluation's set-level file, adding fid, kid, kid_std, fid_n, fid_network, fid_note and
+    d_fid, d_kid (the variant's minus the baseline's on the same style; no interval: one number per set).
     """
     if not metric_csvs:
         raise ValueError("the ablation has no variants")
@@ -144,6 +168,8 @@ def ablation_table(metric_csvs: dict[tuple[str, str], str | Path], out_csv: str 
         rows += _superres_rows(pd.read_csv(superres_summary), first["model"].iloc[0], first["dataset"].iloc[0],
                                baseline)
     table = pd.DataFrame(rows)
+    if distribution_csvs is not None:
+        table = _distribution_columns(table, distribution_csvs, baseline)
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)
     return table
@@ -159,13 +185,28 @@ def _cell(row: pd.Series, metric: str) -> str:
     return text
 
 
+def _set_cell(row: pd.Series, metric: str) -> str:
+    """A set-level score (FID, KID): the number and, below it, Δ to the baseline; a warning mark (†) where
+    the table's notes apply."""
+    if metric not in row or not math.isfinite(row[metric]):
+        return "—"
+    text = f"{row[metric]:.4g}" + ("†" if isinstance(row.get("fid_note"), str) and row["fid_note"] else "")
+    if math.isfinite(row[f"d_{metric}"]) and row["variant"] != row["reference"]:
+        text += f"<br>Δ {row[f'd_{metric}']:+.3g}"
+    return text
+
+
 def ablation_markdown(table: pd.DataFrame) -> str:
-    """The table in Markdown: mean [95% interval] and, below it, Δ to the reference [interval]."""
-    header = ["variant", "style", "n"] + [label for label, _ in METRICS.values()]
+    """The table in Markdown: mean [95% interval] and, below it, Δ to the reference [interval]; where the
+    table has them FID and KID (Δ: minus the baseline's), and under the table the warnings they carry."""
+    set_level = [m for m in ("fid", "kid") if m in table]
+    header = ["variant", "style", "n"] + [label for label, _ in METRICS.values()] + [m.upper() for m in set_level]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in table.iterrows():
         cells = [row["variant"], row["style"], str(int(row["n_images"]))] + [_cell(row, m) for m in METRICS]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(cells + [_set_cell(row, m) for m in set_level]) + " |")
+    notes = dict.fromkeys(n for n in table.get("fid_note", pd.Series(dtype=object)) if isinstance(n, str) and n)
+    lines += [""] * bool(notes) + [f"† {note}" + "  " * (k < len(notes) - 1) for k, note in enumerate(notes)]
     return "\n".join(lines) + "\n"
 
 

@@ -25,6 +25,8 @@ from sketchback.data.sources import HANDDRAWN
 from sketchback.data.shards import photo_to_target, sketch_to_input
 from sketchback.sketches.hints import hint_input, sample_hints, takes_hints
 from sketchback.io import atomic_path, load_npz
+from sketchback.evaluation.distribution import (DistributionOptions, SetFeatures, feature_network, fid_note,
+                                                 read_distributions)
 from sketchback.evaluation.metrics import bootstrap_ci, colour_error, feature_distance, image_metrics, sharpness_ratio
 
 log = logging.getLogger(__name__)
@@ -133,8 +135,10 @@ def _load_pair(photo_path: str | Path, sketch_path: str | Path) -> tuple[np.ndar
 def evaluate(model_path: str | Path, test_pairs: list, mean_image_path: str | Path, out_csv: str | Path,
              out_grid: str | Path, *, model_name: str, dataset: str, method: str, grid_rows: int = 8,
              batch_size: int = 16, vgg_weights: str = "random", vgg_md5: str | None = None,
-             seed: int = 0, hint_strokes: int = 0, hint_params: dict | None = None) -> pd.DataFrame:
-    """Predict every test pair, shard by shard; write per-image metrics and a grid.
+             seed: int = 0, hint_strokes: int = 0, hint_params: dict | None = None,
+             distribution: DistributionOptions | None = None, out_distribution: str | Path | None = None
+             ) -> pd.DataFrame:
+    """Predict every test pair, shard by shard; write per-image metrics, a grid and the set-level scores.
 
     test_pairs: (photo shard, sketch shard) paths of the test set in this style. The CSV has one
     row per image: model, dataset, method, image, and ``{metric}_{estimator}`` for metric in
@@ -146,19 +150,19 @@ def evaluate(model_path: str | Path, test_pairs: list, mean_image_path: str | Pa
     A hint model gets ``hint_strokes`` strokes per image drawn from its test photo as in training
     (``hints.sample_hints``, ``hint_params``, seeded by (``seed``, dataset row)); its CSV also has
     ``colour_error_{estimator}`` (mean CIEDE2000). Every CSV has a ``hints`` column (the count).
+
+    With ``distribution`` (``sketchback.evaluation.distribution``), the set's FID and KID of the predictions
+    against their photos go to ``out_distribution``.
     """
-    from sketchback.evaluation.figures import evaluation_grid, save_png
     from sketchback.vgg import vgg_feature_extractor
 
     if not test_pairs:
         raise ValueError(f"{dataset}/{method}: no test shards to evaluate")
-    generator = load_generator(model_path)
-    if hint_strokes and not takes_hints(generator):
-        raise ValueError(f"{model_path} is a sketch-only model (1 input channel); it cannot take {hint_strokes} colour "
-                         f"hints: evaluate hint counts only for models with models.<name>.hints")
+    generator = _generator_for(model_path, hint_strokes)
     extractor = vgg_feature_extractor(vgg_weights, vgg_md5, seed)
+    set_features = _set_features(distribution, out_distribution)
     mean = np.load(mean_image_path).astype(np.float32)
-    frames, grid = [], []
+    frames, grid, keys = [], [], {"model": model_name, "dataset": dataset, "method": method, "hints": hint_strokes}
     for k, (photo_path, sketch_path) in enumerate(test_pairs, 1):
         sketches_u8, photos_u8, names = _load_pair(photo_path, sketch_path)
         if len(names) == 0:
@@ -166,10 +170,11 @@ def evaluate(model_path: str | Path, test_pairs: list, mean_image_path: str | Pa
         if mean.shape != photos_u8.shape[1:]:
             raise ValueError(f"{mean_image_path} is {mean.shape} but the test photos of {photo_path} are "
                              f"{photos_u8.shape[1:]}; rerun mean_image for {dataset}")
-        frame = pd.DataFrame({"model": model_name, "dataset": dataset, "method": method, "hints": hint_strokes,
-                              "image": names})
+        frame = pd.DataFrame({**keys, "image": names})
         hints = _test_hints(photo_path, photos_u8, hint_strokes, hint_params, seed) if hint_strokes else None
         predictions = _predict_and_score(frame, generator, sketches_u8, photos_u8, mean, extractor, batch_size, hints)
+        if set_features is not None:
+            set_features.add(predictions, photos_u8, images_per_call(batch_size, *photos_u8.shape[1:3]))
         frames.append(frame)
         _add_grid_rows(grid, grid_rows, sketches_u8, hints, predictions, photos_u8)
         del predictions, sketches_u8, photos_u8  # freed before the next shard is loaded
@@ -180,16 +185,44 @@ def evaluate(model_path: str | Path, test_pairs: list, mean_image_path: str | Pa
     per_image = pd.concat(frames, ignore_index=True)
     with atomic_path(out_csv) as tmp:
         per_image.to_csv(tmp, index=False)
-    title = f"{model_name} model on {dataset} / {style_label(method)} sketches" + (
-        f" with {hint_strokes} colour hints" if hint_strokes else "")
+    _save_grid(out_grid, grid, grid_rows, f"{model_name} model on {dataset} / {style_label(method)} sketches",
+               hint_strokes)
+    if set_features is not None:
+        set_features.write(out_distribution, distribution, **keys)
+    _log_means(per_image, f"{model_name} on {dataset}/{method}")
+    return per_image
+
+
+def _generator_for(model_path, hint_strokes: int):
+    """The generator, refused when it is given colour hints it cannot take."""
+    generator = load_generator(model_path)
+    if hint_strokes and not takes_hints(generator):
+        raise ValueError(f"{model_path} is a sketch-only model (1 input channel); it cannot take {hint_strokes} colour "
+                         f"hints: evaluate hint counts only for models with models.<name>.hints")
+    return generator
+
+
+def _save_grid(out_grid, grid: list, grid_rows: int, title: str, hint_strokes: int) -> None:
+    """The grid of sketch (| hints) | prediction | ground truth rows collected by ``_add_grid_rows``."""
+    from sketchback.evaluation.figures import evaluation_grid, save_png
+
+    title += f" with {hint_strokes} colour hints" if hint_strokes else ""
     labels = GRID_LABELS[:1] + [f"{hint_strokes} hints"] * bool(hint_strokes) + GRID_LABELS[1:]
     save_png(out_grid, evaluation_grid([np.concatenate(c) for c in zip(*grid)], labels, max_rows=grid_rows, title=title))
-    log.info("%s on %s/%s: %d images; prediction SSIM %.3f PSNR %.2f dB feature distance %.4f; SSIM of the sketch "
-             "%.3f, of the mean image %.3f", model_name, dataset, method, len(per_image),
-             per_image["ssim_prediction"].mean(), _finite_mean(per_image["psnr_prediction"]),
-             per_image["feature_distance_prediction"].mean(), per_image["ssim_sketch"].mean(),
-             per_image["ssim_mean_image"].mean())
-    return per_image
+
+
+def _set_features(distribution: DistributionOptions | None, out_path) -> SetFeatures | None:
+    """The accumulator of the set-level features (None: no FID/KID asked for); both arguments or neither."""
+    if (distribution is None) != (out_path is None):
+        raise ValueError("evaluate: give distribution (the FID/KID options) and out_distribution together")
+    return None if distribution is None else SetFeatures(feature_network(distribution))
+
+
+def _log_means(per_image: pd.DataFrame, what: str) -> None:
+    log.info("%s: %d images; prediction SSIM %.3f PSNR %.2f dB feature distance %.4f; SSIM of the sketch "
+             "%.3f, of the mean image %.3f", what, len(per_image), per_image["ssim_prediction"].mean(),
+             _finite_mean(per_image["psnr_prediction"]), per_image["feature_distance_prediction"].mean(),
+             per_image["ssim_sketch"].mean(), per_image["ssim_mean_image"].mean())
 
 
 def _add_grid_rows(grid: list, grid_rows: int, sketches_u8, hints, predictions, photos_u8) -> None:
@@ -262,9 +295,14 @@ def _finite_mean(values) -> float:
 # --------------------------------------------------------------------------- per-set summaries
 
 
-def summarize(metric_csvs: list[str | Path], out_csv: str | Path, seed: int = 0) -> pd.DataFrame:
+def summarize(metric_csvs: list[str | Path], out_csv: str | Path, seed: int = 0,
+              distribution_csvs: list[str | Path] | None = None) -> pd.DataFrame:
     """One row per (model, dataset, method, hints): n_images, and the mean of each metric and estimator with
     its 95% percentile-bootstrap interval (``_lo``, ``_hi``; 1000 resamples seeded with ``seed``).
+
+    distribution_csvs: the evaluations' set-level files (``distribution.write_distribution``), one per row,
+    add :data:`DISTRIBUTION_COLUMNS`: ``fid``, ``kid`` (the mean over KID's subsets), ``kid_std``, ``fid_n``
+    (images scored), ``fid_network`` and ``fid_note`` (the warnings a reader needs: a small set, the stand-in).
 
     PSNR is infinite for a perfect prediction; such images are left out of the PSNR mean (and
     counted in ``psnr_inf``), never silently averaged as a huge number. Rows are per number of colour
@@ -293,9 +331,30 @@ def summarize(metric_csvs: list[str | Path], out_csv: str | Path, seed: int = 0)
             row[f"{column}_lo"], row[f"{column}_hi"] = bootstrap_ci(finite, seed=seed)
         rows.append(row)
     summary = pd.DataFrame(rows)
+    if distribution_csvs is not None:
+        summary = with_distributions(summary, distribution_csvs)
     with atomic_path(out_csv) as tmp:
         summary.to_csv(tmp, index=False)
     return summary
+
+
+# The set-level columns of the metrics summary and the cross-style table, and their names in distribution.csv.
+DISTRIBUTION_COLUMNS = {"fid": "fid", "kid": "kid_mean", "kid_std": "kid_std", "fid_n": "n_images",
+                        "fid_network": "fid_network"}
+KEYS = ["model", "dataset", "method", "hints"]
+
+
+def with_distributions(summary: pd.DataFrame, distribution_csvs: list[str | Path]) -> pd.DataFrame:
+    """``summary`` with the set-level columns of each row's distribution file (every row must have one)."""
+    found = read_distributions(distribution_csvs)
+    table = found[KEYS + list(DISTRIBUTION_COLUMNS.values())].rename(
+        columns={v: k for k, v in DISTRIBUTION_COLUMNS.items()})
+    merged = summary.merge(table, on=KEYS, how="left", validate="one_to_one", indicator=True)
+    lacking = merged.loc[merged["_merge"] != "both", KEYS]
+    if len(lacking):
+        raise ValueError(f"no distribution.csv for {lacking.to_dict('records')}; rerun their evaluate jobs")
+    merged["fid_note"] = [fid_note(n, net) for n, net in zip(merged["fid_n"], merged["fid_network"])]
+    return merged.drop(columns="_merge")
 
 
 # --------------------------------------------------------------------------- the cross-style matrix
@@ -309,7 +368,8 @@ def cross_style_table(summary: pd.DataFrame, training: dict[str, dict], styles: 
     training_set, training_styles, test_set, style, seen_style (the model was trained on this
     style), hints (colour hints given: 0, or the counts a hint model is also evaluated with),
     n_images, and for psnr, ssim, feature_distance of the prediction (and the colour error where
-    the summary has it): mean, _lo, _hi.
+    the summary has it): mean, _lo, _hi; and where the summary has them the set-level fid, kid, kid_std,
+    fid_n, fid_network and fid_note.
     """
     unknown = sorted(set(summary["model"]) - set(training))
     if unknown:
@@ -326,6 +386,7 @@ def cross_style_table(summary: pd.DataFrame, training: dict[str, dict], styles: 
         for metric in METRICS + tuple(m for m in HINT_METRICS if f"{m}_prediction" in r):
             for suffix in ("", "_lo", "_hi"):
                 row[f"{metric}{suffix}"] = r[f"{metric}_prediction{suffix}"]
+        row.update({column: r[column] for column in [*DISTRIBUTION_COLUMNS, "fid_note"] if column in r})
         rows.append(row)
     table = pd.DataFrame(rows)
     if table.empty:
