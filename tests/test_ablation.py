@@ -155,3 +155,84 @@ def test_the_figure_shows_every_variant_on_the_same_images(tmp_path):
 
     figure = cv2.imread(str(tmp_path / "f.png"))
     assert figure is not None and figure.shape[1] <= 600 and figure.shape[0] > 3 * 40
+
+
+# --- the spread across training seeds (models.<name>.replicates) ---------------------------------
+
+def seed_runs(tmp_path, gains, control_shift=0.0):
+    """Per-image CSVs of a baseline and a variant trained with each seed of ``gains`` (seed -> the variant's
+    gain on every image over the baseline of the same seed, whose images move with the seed too)."""
+    images = np.linspace(0.3, 0.8, 12)
+    runs = {("baseline", "pencil"): {}, ("better", "pencil"): {}}
+    for s, gain in gains.items():
+        control = images + control_shift * s
+        runs[("baseline", "pencil")][s] = per_image(tmp_path / f"control{s}.csv", f"control{s}", control)
+        runs[("better", "pencil")][s] = per_image(tmp_path / f"better{s}.csv", f"better{s}", control + gain)
+    return {key: next(iter(seeds.values())) for key, seeds in runs.items()}, runs
+
+
+def test_one_seed_says_n_seeds_1_and_a_single_seed(tmp_path):
+    base, _ = seed_runs(tmp_path, {0: 0.02})
+    table = ablation_table(base, tmp_path / "t.csv", seed=0).set_index("variant")
+    assert list(table["n_seeds"]) == [1, 1] and list(table["seeds"]) == ["0", "0"]
+    assert table.loc["better", "d_ssim_seed_mean"] == pytest.approx(0.02)
+    assert np.isnan(table.loc["better", "d_ssim_seed_std"]) and np.isnan(table.loc["better", "d_ssim_seed_p"])
+    assert table.loc["better", "d_ssim_across_seeds"].startswith("a single seed (0)")
+    assert np.isnan(table.loc["baseline", "d_ssim_seed_mean"])  # the baseline is the reference
+    text = ablation_markdown(table.reset_index())
+    assert "| better | pencil | 12 | 1 |" in text and " seeds: Δ" not in text
+    assert "Every difference rests on a single training seed (0)" in text
+
+
+def test_two_seeds_give_mean_and_std_of_the_seed_wise_deltas_but_no_test(tmp_path):
+    base, runs = seed_runs(tmp_path, {0: 0.02, 1: 0.04}, control_shift=0.05)
+    table = ablation_table(base, tmp_path / "t.csv", seed=0, seed_csvs=runs).set_index("variant")
+    row = table.loc["better"]
+    assert (row["n_seeds"], row["seeds"]) == (2, "0 1")
+    assert row["d_ssim"] == pytest.approx(0.02)  # the base runs' paired difference, as before
+    assert row["d_ssim_seed_mean"] == pytest.approx(0.03) and row["d_ssim_seed_std"] == pytest.approx(np.sqrt(2) / 100)
+    assert row["d_psnr_seed_mean"] == pytest.approx(0.3) and row["d_feature_distance_seed_mean"] == pytest.approx(-0.03)
+    assert np.isnan(row["d_ssim_seed_p"]) and row["d_ssim_across_seeds"].startswith("same sign on 2 seeds")
+    text = ablation_markdown(table.reset_index())
+    assert "2 seeds: Δ +0.030 ± 0.014 |" in text  # no p below 3 seeds
+    assert "- better, pencil, SSIM (Δ +0.02): same sign on 2 seeds" in text
+
+
+def test_three_seeds_get_the_paired_t_test_and_say_whether_the_difference_holds(tmp_path):
+    from scipy import stats
+
+    gains = {0: 0.020, 1: 0.022, 2: 0.019}
+    base, runs = seed_runs(tmp_path, gains, control_shift=0.05)
+    table = ablation_table(base, tmp_path / "t.csv", seed=0, seed_csvs=runs).set_index("variant")
+    row = table.loc["better"]
+    control_means = [np.linspace(0.3, 0.8, 12).mean() + 0.05 * s for s in gains]
+    expected = stats.ttest_rel([c + g for c, g in zip(control_means, gains.values())], control_means).pvalue
+    assert row["n_seeds"] == 3 and row["d_ssim_seed_p"] == pytest.approx(expected, rel=1e-6) and expected < 0.05
+    assert row["d_ssim_seed_mean"] == pytest.approx(np.mean(list(gains.values())))
+    assert row["d_ssim_seed_std"] == pytest.approx(np.std(list(gains.values()), ddof=1))
+    assert row["d_ssim_across_seeds"] == (f"holds across 3 seeds: every seed-wise delta has the sign of the mean "
+                                          f"and p = {expected:.3g} < 0.05")
+    assert pd.read_csv(tmp_path / "t.csv").set_index("variant").loc["better", "d_ssim_seed_p"] == pytest.approx(expected)
+    # a seed whose variant is worse than its control: the difference does not hold
+    base, runs = seed_runs(tmp_path, {0: 0.02, 1: -0.01, 2: 0.03})
+    row = ablation_table(base, tmp_path / "t.csv", seed=0, seed_csvs=runs).set_index("variant").loc["better"]
+    assert row["d_ssim_across_seeds"].startswith("does not hold across 3 seeds: seed 1 (-0.01) against the mean's sign")
+
+
+def test_a_seed_only_the_variant_has_is_not_paired(tmp_path):
+    base, runs = seed_runs(tmp_path, {0: 0.02, 1: 0.04})
+    del runs[("baseline", "pencil")][1]
+    row = ablation_table(base, tmp_path / "t.csv", seed=0, seed_csvs=runs).set_index("variant").loc["better"]
+    assert (row["n_seeds"], row["seeds"]) == (1, "0")
+
+
+def test_seed_csvs_pairs_the_rules_file_list_with_the_runs():
+    from sketchback.evaluation.ablation import seed_csvs
+
+    base = {(label, style): f"{label}/{style}.csv" for label in ("baseline", "adv") for style in ("pencil", "xdog")}
+    runs = {"baseline": {0: "control", 1: "control_seed1"}, "adv": {0: "adversarial"}}
+    found = seed_csvs(base, runs, ["c1/pencil.csv", "c1/xdog.csv"], 0)
+    assert found[("baseline", "xdog")] == {0: "baseline/xdog.csv", 1: "c1/xdog.csv"}
+    assert found[("adv", "pencil")] == {0: "adv/pencil.csv"}
+    with pytest.raises(ValueError, match="more than they need"):
+        seed_csvs(base, runs, ["c1/pencil.csv", "c1/xdog.csv", "extra.csv"], 0)

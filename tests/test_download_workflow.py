@@ -123,7 +123,8 @@ def test_reverified_or_touched_downloads_do_not_rerun_the_study(prepared, mirror
     assert planned(snakemake(workdir, patient, "-n", *TARGETS)) == {}
     # The full study's DAG now needs only the later stages.
     jobs = planned(snakemake(workdir, moved, "-n"))
-    assert not {"download", "split", "prepare"} & set(jobs) and jobs["train"] == len(moved["models"])
+    runs = sum(1 + len(spec.get("replicates", [])) for spec in moved["models"].values())  # each extra training seed too
+    assert not {"download", "split", "prepare"} & set(jobs) and jobs["train"] == runs
     # Pinning a different checksum is a different dataset: that download and what follows rerun.
     changed = copy.deepcopy(config)
     changed["datasets"]["cuhk"]["source"]["files"]["CUHK_testing_cropped_photos.zip"]["md5"] = "0" * 32

@@ -14,6 +14,7 @@ from snakemake_run import REPO, planned_jobs, planned_outputs
 from sketchback.tools import cli
 from sketchback.tools.config import check_config, evaluation_plan, evaluation_styles
 from sketchback.errors import ConfigError
+from sketchback.models.options import with_replicates
 from sketchback.evaluation.metrics import ssim
 from sketchback.evaluation.normalise_effect import normalise_effect
 from sketchback.sketches.normalise import (
@@ -394,7 +395,7 @@ def test_adding_a_normalised_style_plans_only_its_rules_evaluation_and_report(tm
     direct = snakemake_run.snakemake(tmp_path, config, "-n", target, timeout=300)
     assert planned_jobs(direct) == {"normalise": [target]}
     assert "Exception" not in direct.stdout + direct.stderr
-    models = {model: spec["test_on"] for model, spec in config["models"].items()}
+    models = {model: spec["test_on"] for model, spec in with_replicates(config["models"], config["seed"]).items()}
     assert sorted(jobs["evaluate"]) == sorted(
         f"results/evaluation/{m}/{d}/{s}_normalised/metrics.csv, results/evaluation/{m}/{d}/{s}_normalised/grid.png"
         for m, test_sets in models.items() for d in test_sets for s in ("xdog", "style"))

@@ -225,7 +225,8 @@ def test_full_study_jobs_get_cluster_resources(tmp_path):
         assert resources.get("gpu", "0") == ("2" if wants_gpu else "0"), (rule, wildcards, resources)
         assert resources.get("gpu_model", "") == ("a100" if wants_gpu else ""), (rule, wildcards, resources)
     train = [resources for rule, _, resources in jobs if rule == "train"]
-    assert len(train) == len([m for m in FULL_STUDY["models"].values() if "released" not in m])  # released: imported
+    # released models are imported; each extra training seed (replicates) is a training job of its own
+    assert len(train) == sum(1 + len(m.get("replicates", [])) for m in FULL_STUDY["models"].values() if "released" not in m)
     assert all(r["threads"] == "8" and r["runtime"] == str(TRAIN["runtime"]) for r in train)
     assert {r["threads"] for rule, _, r in jobs if rule in EVALUATE_RULES} == {"4"}
     # Without the variables: one GPU of any model.

@@ -31,10 +31,14 @@ del TINY["models"]["faces_multistyle"]
 for _name in ("faces_hints", "faces_control", "faces_adversarial", "faces_original"):
     TINY["models"][_name]["epochs"] = 1
 TINY["ablation"].update(variants={"adversarial": "faces_adversarial"}, styles=["pencil"], rows=3)
+# One training-seed replicate (the demo has two): the adversarial variant once more with seed 1.
+TINY["models"]["faces_control"]["replicates"] = []
+assert TINY["models"]["faces_adversarial"]["replicates"] == [1]
 TINY["superres"].update(models=["buildings", "faces_control"], epochs=1, patch_size=32, figure_rows=2)
 TINY["sketch"]["style"]["max_images"] = 3
 TINY["evaluation"].update(grid_rows=3, hint_strokes=[4])
-MODELS = ["faces", "buildings", "faces_hints", "faces_control", "faces_adversarial", "faces_original"]
+MODELS = ["faces", "buildings", "faces_hints", "faces_control", "faces_adversarial", "faces_original",
+          "faces_adversarial_seed1"]
 
 
 def snakemake(workdir: Path, *args: str, config: dict | None = None) -> subprocess.CompletedProcess:
@@ -98,6 +102,18 @@ def test_demo_dag_makes_every_result(study):
     assert ablation[["fid", "kid", "d_fid", "d_kid"]].iloc[:2].notna().all().all() and cross["fid"].notna().all()
     assert "not comparable with published FIDs" in (results / "report" / "ablation.md").read_text()
     assert "| adversarial | pencil |" in (results / "report" / "ablation.md").read_text()
+    # the replicate: its own training (seed 1) and evaluations, folded into its base model's cross-style rows;
+    # the ablation pairs seeds the control has too (only 0 here), and says so
+    assert "a replicate: training seed 1" in (results / "logs" / "train" / "faces_adversarial_seed1.log").read_text()
+    replicate = summary[summary.model == "faces_adversarial_seed1"]
+    assert len(replicate) == 4 and not replicate["ssim_prediction"].equals(
+        summary[summary.model == "faces_adversarial"]["ssim_prediction"].reset_index(drop=True))
+    assert "faces_adversarial_seed1" not in set(cross.model)
+    assert set(cross.loc[cross.model == "faces_adversarial", "n_seeds"]) == {2}
+    assert set(cross.loc[cross.model == "faces", "n_seeds"]) == {1}
+    adversarial_row = ablation.set_index("variant").loc["adversarial"]
+    assert adversarial_row["n_seeds"] == 1 and adversarial_row["d_ssim_across_seeds"].startswith("a single seed (0)")
+    assert not (results / "report" / "poster" / "faces_adversarial_seed1").exists()
     for png in ["report/ablation.png", "report/superres.png", "report/hints/faces_hints/faces.png"]:
         image = cv2.imread(str(results / png))
         assert image is not None and image.shape[0] > 100, png
@@ -148,6 +164,7 @@ def test_report_is_browsable_html(study):
     (lambda c: c["training"].update(architecture="sketchback"), "'sketchback' is now called 'csi'"),
     (lambda c: c["models"]["faces"].update(architecture="unet"), "models.faces.architecture"),
     (lambda c: c["models"]["faces"].update(released="faces"), "models.faces.released: 'faces' is not a key"),
+    (lambda c: c["models"]["faces_control"].update(replicates=[0]), "models.faces_control.replicates: 0 is the study's"),
 ])
 def test_bad_config_fails_at_start_naming_the_key(tmp_path, mutate, expected):
     bad = copy.deepcopy(TINY)
@@ -228,7 +245,8 @@ UPSTREAM = {"download", "split", "prepare", "mean_image", "sketch", "augment"}
 FEATURES = {"ablation_figure", "ablation_table", "hint_table", "superres_evaluate", "superres_summary"}
 HINT_RULES = {"evaluate_hints", "hint_figure"}
 BUILDINGS_ONLY = FEATURES - {"ablation_figure"}  # the ablation's table shows the SR summary, which holds buildings
-FROM_FACES = ["buildings", "faces", "faces_adversarial", "faces_control"]  # init_from faces; faces_hints is not
+# init_from faces (the replicate too); faces_hints is not
+FROM_FACES = ["buildings", "faces", "faces_adversarial", "faces_adversarial_seed1", "faces_control"]
 EVERY_MODEL = sorted(FROM_FACES + ["faces_hints", "faces_original"])
 # faces_original: architecture original, whose sizes are fixed (training.architecture and sizes do not apply)
 OWN_ARCHITECTURE = sorted(FROM_FACES + ["faces_hints"])
@@ -261,7 +279,10 @@ SCIENCE = [
     ("evaluation.styles", ["pencil", "xdog"], {"cross_style", "summarize", "ssim_chart", "poster_grid",
                                                "sketch_examples", "hint_table", "all"}, []),
     ("models.faces_adversarial.adversarial.weight", 0.02, RETRAIN | {"ablation_figure", "ablation_table", "hint_table"},
-     ["faces_adversarial"]),
+     ["faces_adversarial", "faces_adversarial_seed1"]),
+    # a new training seed: its training, its evaluations and the tables that read them (the summary's readers)
+    ("models.faces_control.replicates", [1], {"train", "evaluate", "summarize", "ssim_chart", "cross_style",
+                                              "hint_table", "ablation_table", "all"}, ["faces_control_seed1"]),
     ("models.faces_hints.hints.max_strokes", 4, RETRAIN | HINT_RULES | {"hint_table"}, ["faces_hints"]),
     ("ablation.rows", 2, {"ablation_figure", "all"}, []),
     # FID/KID's settings: every evaluation and what reads them; the reference network is downloaded first

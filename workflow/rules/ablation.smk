@@ -1,6 +1,7 @@
 # Stage 10 (ablation: in the config): variants of a model (baseline, adversarial, multi-style) on
 # the same test images: a table of paired differences to the baseline with bootstrap intervals
-# (with the super-resolution stage's rows for the baseline) and a figure.
+# (with the super-resolution stage's rows for the baseline) and a figure; with replicates
+# (models.<name>.replicates) each difference's spread across training seeds.
 localrules:
     ablation_table,
 
@@ -10,6 +11,8 @@ rule ablation_table:
         metrics=ablation_metrics(),
         distributions=beside(ablation_metrics(), "distribution.csv"),
         superres=ablation_superres(),
+        # the variants' training-seed replicates, for the spread of each difference across seeds
+        replicates=ablation_replicate_metrics(),
     output:
         table=report(
             "results/report/ablation.csv",
@@ -27,6 +30,7 @@ rule ablation_table:
         ),
         styles=config["ablation"]["styles"] if config["ablation"] else [],
         seed=config["seed"],
+        runs=ablation_seed_runs(),
     script:
         "../scripts/ablation_table.py"
 

@@ -15,7 +15,12 @@ from sketchback.tools.config import (
 )
 from sketchback.data.sources import HANDDRAWN
 from sketchback.evaluation.ablation import ablation_variants, check_ablation
-from sketchback.models.options import TrainOptions
+from sketchback.models.options import (
+    TrainOptions,
+    replicate_models,
+    training_seeds,
+    with_replicates,
+)
 from sketchback.sketches.sketch import SUBSET_METHODS, sketch_method
 from sketchback.data.sources import has_handdrawn_sketches
 from sketchback.models.superres import (
@@ -28,6 +33,8 @@ from sketchback.models.superres import (
 )
 
 check_config(config)
+# The plan's models: the config's, plus <name>_seed<s> for each extra training seed of models.<name>.replicates.
+config["models"] = with_replicates(config["models"], config["seed"])
 check_superres(config)
 check_ablation(config)
 
@@ -109,8 +116,8 @@ def names_regex(names):
 
 
 def trained_models_regex():
-    """The models rule train makes (every model but the released ones)."""
-    return names_regex(trained_models(config))
+    """The models rule train makes (every model but the released ones, and the training-seed replicates)."""
+    return names_regex(trained_models(config) + replicate_models(config["models"]))
 
 
 def released_models_regex():
@@ -199,7 +206,12 @@ def evaluations():
 
 def normalised_evaluations():
     """The (model, test set, style) evaluations of <style>_normalised styles, for their effect table."""
-    return [e for e in evaluation_plan(config) if base_style(e[2]) != e[2]]
+    replicates = replicate_models(config["models"])  # the base runs' effect only
+    return [
+        e
+        for e in evaluation_plan(config)
+        if base_style(e[2]) != e[2] and e[0] not in replicates
+    ]
 
 
 def style_pairs(dataset):
@@ -315,9 +327,14 @@ def beside(paths, name):
 
 
 def training_specs():
-    """Model -> what it was trained on, for the cross-style table."""
+    """Model -> what it was trained on, for the cross-style table; a training-seed replicate also names its
+    base model and seed (replicate_of, training_seed)."""
     return {
-        model: {"dataset": spec["dataset"], "methods": list(spec["methods"])}
+        model: {
+            "dataset": spec["dataset"],
+            "methods": list(spec["methods"]),
+            **{k: spec[k] for k in ("replicate_of", "training_seed") if k in spec},
+        }
         for model, spec in config["models"].items()
     }
 
@@ -397,6 +414,29 @@ def ablation_metrics():
     return [
         f"results/evaluation/{model}/{plan['test_set']}/{style}/metrics.csv"
         for model in ablation_variants(plan).values()
+        for style in plan["styles"]
+    ]
+
+
+def ablation_seed_runs():
+    """Label -> {training seed: model} of each variant's runs (the base seed first, then its replicates)."""
+    plan = config["ablation"]
+    if not plan:
+        return {}
+    return {
+        label: training_seeds(config["models"], model, config["seed"])
+        for label, model in ablation_variants(plan).items()
+    }
+
+
+def ablation_replicate_metrics():
+    """The replicates' per-image metrics the ablation's seed spread reads (label, seed, style in order)."""
+    plan = config["ablation"]
+    return [
+        f"results/evaluation/{model}/{plan['test_set']}/{style}/metrics.csv"
+        for runs in ablation_seed_runs().values()
+        for seed, model in runs.items()
+        if seed != config["seed"]
         for style in plan["styles"]
     ]
 

@@ -8,13 +8,14 @@ from sketchback.models.reproducible import use_portable_cpu
 
 use_portable_cpu(snakemake.config["training"]["deterministic"], snakemake.threads)
 
-from sketchback.evaluation.ablation import ablation_markdown, ablation_table
+from sketchback.evaluation.ablation import ablation_markdown, ablation_table, seed_csvs
 from sketchback.io import atomic_path
 
 i, p = snakemake.input, snakemake.params
 keys = [(label, style) for label in p.variants for style in p.styles]
-table = ablation_table(dict(zip(keys, i.metrics)), snakemake.output.table,
-                       superres_summary=i.superres[0] if i.superres else None, seed=p.seed,
-                       distribution_csvs=dict(zip(keys, i.distributions)))
+base = dict(zip(keys, i.metrics))
+table = ablation_table(base, snakemake.output.table, superres_summary=i.superres[0] if i.superres else None,
+                       seed=p.seed, distribution_csvs=dict(zip(keys, i.distributions)),
+                       seed_csvs=seed_csvs(base, p.runs, list(i.replicates), p.seed))
 with atomic_path(snakemake.output.markdown) as tmp:
     tmp.write_text(ablation_markdown(table))

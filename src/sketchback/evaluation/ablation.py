@@ -5,7 +5,9 @@
   the baseline (the first variant) on the same images, with its interval; rows for the
   super-resolution stage (the baseline's predictions at twice the size, bicubic vs learned) are
   taken from its summary; each variant's FID and KID (set-level: no interval) and their difference
-  to the baseline's.
+  to the baseline's; and where variants were trained with several seeds (``models.<name>.replicates``),
+  the spread of each difference across seeds, its paired t-test and whether it holds
+  (:mod:`sketchback.evaluation.seeds`).
 * ``ablation_markdown``: that table as the README shows it, with the FID warnings under it.
 * ``ablation_figure``: the same test images through every variant, side by side.
 
@@ -25,6 +27,7 @@ from sketchback.errors import ConfigError
 from sketchback.io import atomic_path
 from sketchback.evaluation.distribution import fid_note, read_distributions
 from sketchback.evaluation.metrics import bootstrap_ci
+from sketchback.evaluation.seeds import paired_spread
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +139,83 @@ def _distribution_columns(table: pd.DataFrame, distribution_csvs: dict[tuple[str
     return table
 
 
+def _read_metrics(path: str | Path) -> pd.DataFrame:
+    """An evaluation's per-image metrics without colour hints, checked for the table's columns."""
+    frame = pd.read_csv(path)
+    missing = [f"{m}_prediction" for m in METRICS if f"{m}_prediction" not in frame]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}; rerun the evaluate rule that makes it")
+    return frame[frame["hints"] == 0] if "hints" in frame else frame
+
+
+def _seed_means(frame: pd.DataFrame, reference: pd.DataFrame, metric: str) -> tuple[float, float]:
+    """The means of one metric of a variant's run and its reference's run of the same seed over the images
+    both scored with finite values (their difference is the run's mean paired difference)."""
+    column = f"{metric}_prediction"
+    paired = frame[["image", column]].merge(reference[["image", column]], on="image", suffixes=("", "_ref"))
+    ours, theirs = paired[column].to_numpy(dtype=float), paired[f"{column}_ref"].to_numpy(dtype=float)
+    finite = np.isfinite(ours - theirs)
+    if not finite.any():
+        return math.nan, math.nan
+    return float(ours[finite].mean()), float(theirs[finite].mean())
+
+
+def _seed_columns(table: pd.DataFrame, runs: dict[tuple[str, str], dict[int, pd.DataFrame]]) -> pd.DataFrame:
+    """Add n_seeds, seeds and per metric d_<metric>_seed_mean, _seed_std, _seed_p and d_<metric>_across_seeds
+    (the sentence) to the variants' rows; the reference's row gets its seeds only, the super-resolution rows
+    nothing."""
+    table = table.copy()
+    columns: dict[str, list] = {"n_seeds": [], "seeds": []}
+    for metric in METRICS:
+        for suffix in ("seed_mean", "seed_std", "seed_p", "across_seeds"):
+            columns[f"d_{metric}_{suffix}"] = []
+    for variant, reference, style in zip(table["variant"], table["reference"], table["style"]):
+        mine, theirs = runs.get((variant, style)), runs.get((reference, style))
+        if mine is None or theirs is None:
+            for values in columns.values():
+                values.append(math.nan)
+            continue
+        paired = [s for s in mine if s in theirs] if variant != reference else list(mine)
+        columns["n_seeds"].append(len(paired))
+        columns["seeds"].append(" ".join(str(s) for s in paired))
+        for metric in METRICS:
+            if variant == reference:
+                spread = None
+            else:
+                means = {s: _seed_means(mine[s], theirs[s], metric) for s in paired}
+                spread = paired_spread({s: m[0] for s, m in means.items()}, {s: m[1] for s, m in means.items()})
+            for suffix, value in (("seed_mean", "mean"), ("seed_std", "std"), ("seed_p", "p"),
+                                  ("across_seeds", "verdict")):
+                columns[f"d_{metric}_{suffix}"].append(math.nan if spread is None else getattr(spread, value))
+    for column, values in columns.items():
+        table[column] = values
+    return table
+
+
+def seed_csvs(metric_csvs: dict[tuple[str, str], str | Path], runs: dict[str, dict[int, str]],
+              replicate_csvs: list[str | Path], seed: int) -> dict[tuple[str, str], dict[int, str | Path]]:
+    """(variant label, style) -> {training seed: per-image metrics CSV}, for ``ablation_table``'s seed_csvs.
+
+    metric_csvs: the base runs' files (label, style); runs: label -> {training seed: model}, the base run's
+    ``seed`` first; replicate_csvs: the replicates' files, ordered by label, seed (after the base's) and
+    style, as the ablation rule lists them.
+    """
+    extra = iter(replicate_csvs)
+    styles = list(dict.fromkeys(style for _, style in metric_csvs))
+    found: dict[tuple[str, str], dict[int, str | Path]] = {key: {} for key in metric_csvs}
+    for label, seeds in runs.items():
+        for s in seeds:
+            for style in styles:
+                found[(label, style)][int(s)] = metric_csvs[(label, style)] if int(s) == seed else next(extra)
+    if next(extra, None) is not None:
+        raise ValueError(f"{len(replicate_csvs)} replicate files for the runs {runs}: more than they need")
+    return found
+
+
 def ablation_table(metric_csvs: dict[tuple[str, str], str | Path], out_csv: str | Path, *,
                    superres_summary: str | Path | None = None, seed: int = 0,
-                   distribution_csvs: dict[tuple[str, str], str | Path] | None = None) -> pd.DataFrame:
+                   distribution_csvs: dict[tuple[str, str], str | Path] | None = None,
+                   seed_csvs: dict[tuple[str, str], dict[int, str | Path]] | None = None) -> pd.DataFrame:
     """The ablation table from the evaluations' per-image CSVs.
 
     metric_csvs: (variant label, style) -> the variant's per-image metrics CSV (the evaluate rule's)
@@ -151,18 +228,24 @@ def ablation_table(metric_csvs: dict[tuple[str, str], str | Path], out_csv: str 
     differences are super-resolved minus bicubic, from that summary). distribution_csvs: (variant label,
     style) -> the evaluation's set-level file, adding fid, kid, kid_std, fid_n, fid_network, fid_note and
     d_fid, d_kid (the variant's minus the baseline's on the same style; no interval: one number per set).
+
+    seed_csvs: (variant label, style) -> {training seed: that run's per-image metrics CSV}, the base run's seed
+    first (its file is the one in metric_csvs); default: the base runs alone. Adds n_seeds (the seeds the
+    variant and the reference were both trained with) and seeds, and per metric the seed-wise differences
+    (variant seed s minus reference seed s, each the mean paired difference on the same images):
+    d_<metric>_seed_mean, d_<metric>_seed_std, d_<metric>_seed_p (paired t-test over seeds, from 3 seeds on)
+    and d_<metric>_across_seeds, a sentence saying whether the difference holds across the seeds
+    (:func:`sketchback.evaluation.seeds.verdict`).
     """
     if not metric_csvs:
         raise ValueError("the ablation has no variants")
     baseline = next(iter(metric_csvs))[0]
-    per_image = {}
-    for key, path in metric_csvs.items():
-        frame = pd.read_csv(path)
-        missing = [f"{m}_prediction" for m in METRICS if f"{m}_prediction" not in frame]
-        if missing:
-            raise ValueError(f"{path} lacks {', '.join(missing)}; rerun the evaluate rule that makes it")
-        per_image[key] = frame[frame["hints"] == 0] if "hints" in frame else frame
+    per_image = {key: _read_metrics(path) for key, path in metric_csvs.items()}
     rows = _variant_rows(per_image, baseline, seed)
+    # each run's per-image metrics by training seed; the base run (first) is the one read above
+    seed_csvs = seed_csvs or {key: {seed: path} for key, path in metric_csvs.items()}
+    runs = {key: {s: per_image[key] if k == 0 else _read_metrics(path) for k, (s, path) in enumerate(paths.items())}
+            for key, paths in seed_csvs.items()}
     if superres_summary is not None:
         first = per_image[next(iter(per_image))]
         rows += _superres_rows(pd.read_csv(superres_summary), first["model"].iloc[0], first["dataset"].iloc[0],
@@ -170,6 +253,7 @@ def ablation_table(metric_csvs: dict[tuple[str, str], str | Path], out_csv: str 
     table = pd.DataFrame(rows)
     if distribution_csvs is not None:
         table = _distribution_columns(table, distribution_csvs, baseline)
+    table = _seed_columns(table, runs)
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)
     return table
@@ -182,7 +266,39 @@ def _cell(row: pd.Series, metric: str) -> str:
     text = f"{row[metric]:.{digits}f} [{row[f'{metric}_lo']:.{digits}f}, {row[f'{metric}_hi']:.{digits}f}]"
     if math.isfinite(row[f"d_{metric}"]) and row["variant"] != row["reference"]:
         text += f"<br>Δ {row[f'd_{metric}']:+.{digits}f} [{row[f'd_{metric}_lo']:+.{digits}f}, {row[f'd_{metric}_hi']:+.{digits}f}]"
+        text += _seed_text(row, metric, digits)
     return text
+
+
+def _seed_text(row: pd.Series, metric: str, digits: int) -> str:
+    """Below a difference: its mean ± standard deviation over training seeds and the t-test's p, from 2 seeds on."""
+    n = row.get("n_seeds", math.nan)
+    if not (isinstance(n, (int, float)) and n >= 2 and math.isfinite(row[f"d_{metric}_seed_mean"])):
+        return ""
+    p = row[f"d_{metric}_seed_p"]
+    return (f"<br>{int(n)} seeds: Δ {row[f'd_{metric}_seed_mean']:+.{digits}f} ± {row[f'd_{metric}_seed_std']:.{digits}f}"
+            + (f", p {p:.2g}" if math.isfinite(p) else ""))
+
+
+def _seed_notes(table: pd.DataFrame) -> list[str]:
+    """Under the table: per difference whether it holds across training seeds (one line when every
+    difference rests on a single seed)."""
+    if "n_seeds" not in table:
+        return []
+    compared = table[(table["variant"] != table["reference"]) & table["n_seeds"].notna()]
+    if compared.empty:
+        return []
+    if (compared["n_seeds"] == 1).all():
+        seed = compared["seeds"].iloc[0]
+        return [f"Every difference rests on a single training seed ({seed}): its interval covers the choice of "
+                f"test images, not the training seed; models.<name>.replicates trains more."]
+    notes = []
+    for _, row in compared.iterrows():
+        for metric, (label, _) in METRICS.items():
+            if isinstance(row[f"d_{metric}_across_seeds"], str) and math.isfinite(row[f"d_{metric}"]):
+                notes.append(f"{row['variant']}, {row['style']}, {label} (Δ {row[f'd_{metric}']:+.3g}): "
+                             f"{row[f'd_{metric}_across_seeds']}")
+    return notes
 
 
 def _set_cell(row: pd.Series, metric: str) -> str:
@@ -197,16 +313,26 @@ def _set_cell(row: pd.Series, metric: str) -> str:
 
 
 def ablation_markdown(table: pd.DataFrame) -> str:
-    """The table in Markdown: mean [95% interval] and, below it, Δ to the reference [interval]; where the
-    table has them FID and KID (Δ: minus the baseline's), and under the table the warnings they carry."""
+    """The table in Markdown: mean [95% interval] and, below it, Δ to the reference [interval] and, from two
+    training seeds on, its mean ± standard deviation over seeds (and the t-test's p from three); where the
+    table has them FID and KID (Δ: minus the baseline's); under the table the warnings they carry and per
+    difference whether it holds across the seeds."""
     set_level = [m for m in ("fid", "kid") if m in table]
-    header = ["variant", "style", "n"] + [label for label, _ in METRICS.values()] + [m.upper() for m in set_level]
+    seeds = ["seeds"] * ("n_seeds" in table)
+    header = ["variant", "style", "n", *seeds] + [label for label, _ in METRICS.values()] + [m.upper() for m in set_level]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in table.iterrows():
-        cells = [row["variant"], row["style"], str(int(row["n_images"]))] + [_cell(row, m) for m in METRICS]
+        n_seeds = [str(int(row["n_seeds"])) if math.isfinite(row["n_seeds"]) else "—"] if seeds else []
+        cells = [row["variant"], row["style"], str(int(row["n_images"])), *n_seeds] + [_cell(row, m) for m in METRICS]
         lines.append("| " + " | ".join(cells + [_set_cell(row, m) for m in set_level]) + " |")
     notes = dict.fromkeys(n for n in table.get("fid_note", pd.Series(dtype=object)) if isinstance(n, str) and n)
     lines += [""] * bool(notes) + [f"† {note}" + "  " * (k < len(notes) - 1) for k, note in enumerate(notes)]
+    across = _seed_notes(table)
+    if len(across) > 1:
+        lines += ["", "Across training seeds (seed-wise Δ: each variant's seed minus the baseline's same seed):", "",
+                  *[f"- {note}" for note in across]]
+    elif across:
+        lines += ["", across[0]]
     return "\n".join(lines) + "\n"
 
 

@@ -28,6 +28,7 @@ from sketchback.io import atomic_path, load_npz
 from sketchback.evaluation.distribution import (DistributionOptions, SetFeatures, feature_network, fid_note,
                                                  read_distributions)
 from sketchback.evaluation.metrics import bootstrap_ci, colour_error, feature_distance, image_metrics, sharpness_ratio
+from sketchback.evaluation.seeds import spread_over_seeds
 
 log = logging.getLogger(__name__)
 
@@ -370,14 +371,22 @@ def cross_style_table(summary: pd.DataFrame, training: dict[str, dict], styles: 
     n_images, and for psnr, ssim, feature_distance of the prediction (and the colour error where
     the summary has it): mean, _lo, _hi; and where the summary has them the set-level fid, kid, kid_std,
     fid_n, fid_network and fid_note.
+
+    A training-seed replicate (``training[model]`` with ``replicate_of``: its base model) has no rows of its
+    own: its base model's rows gain n_seeds (runs with this cell: the base run and its replicates) and per
+    metric ``<metric>_seed_mean`` and ``<metric>_seed_std`` over those runs, next to the base run's mean and
+    interval (std NaN for one run).
     """
     unknown = sorted(set(summary["model"]) - set(training))
     if unknown:
         raise ValueError(f"the metrics summary has models {unknown} that are not in the config's models:")
     order = {style: i for i, style in enumerate(styles)}
-    rows = []
+    rows, replicates = [], []
     for _, r in summary.iterrows():
         if r["method"] not in order:
+            continue
+        if training[r["model"]].get("replicate_of"):
+            replicates.append(r)
             continue
         spec = training[r["model"]]
         row = {"model": r["model"], "training_set": spec["dataset"], "training_styles": "+".join(spec["methods"]),
@@ -391,6 +400,7 @@ def cross_style_table(summary: pd.DataFrame, training: dict[str, dict], styles: 
     table = pd.DataFrame(rows)
     if table.empty:
         raise ValueError(f"the metrics summary has no rows for the styles {styles}")
+    table = _seed_spread_columns(table, replicates, training)
     models = list(training)
     table["_m"] = table["model"].map(models.index)
     table["_s"] = table["style"].map(order)
@@ -400,6 +410,29 @@ def cross_style_table(summary: pd.DataFrame, training: dict[str, dict], styles: 
     table["_t"] = [tests[(m, t)] for m, t in zip(table["model"], table["test_set"])]
     return (table.sort_values(["_m", "_t", "_s", "hints"], kind="stable").drop(columns=["_m", "_t", "_s"])
             .reset_index(drop=True))
+
+
+def _seed_spread_columns(table: pd.DataFrame, replicates: list[pd.Series], training: dict[str, dict]) -> pd.DataFrame:
+    """Add n_seeds and <metric>_seed_mean, <metric>_seed_std over the base run and its replicates' summary rows
+    (``replicates``) of the same test set, style and hint count."""
+    found: dict[tuple, list[pd.Series]] = {}
+    for r in replicates:
+        key = (training[r["model"]]["replicate_of"], r["dataset"], r["method"], int(r["hints"]) if "hints" in r else 0)
+        found.setdefault(key, []).append(r)
+    metrics = [m for m in (*METRICS, *HINT_METRICS) if m in table] + [m for m in ("fid", "kid") if m in table]
+    table = table.copy()
+    columns: dict[str, list] = {"n_seeds": [], **{f"{m}_seed_{s}": [] for m in metrics for s in ("mean", "std")}}
+    for _, row in table.iterrows():
+        runs = found.get((row["model"], row["test_set"], row["style"], row["hints"]), [])
+        for metric in metrics:
+            column = metric if metric in ("fid", "kid") else f"{metric}_prediction"
+            mean, std, n = spread_over_seeds([float(row[metric])] + [float(r.get(column, math.nan)) for r in runs])
+            columns[f"{metric}_seed_mean"].append(mean)
+            columns[f"{metric}_seed_std"].append(std)
+        columns["n_seeds"].append(1 + len(runs))
+    for column, values in columns.items():
+        table[column] = values
+    return table
 
 
 def hint_columns(table: pd.DataFrame, styles: list[str], labels: dict[str, str]) -> tuple[pd.DataFrame, list, dict]:
