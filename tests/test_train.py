@@ -199,12 +199,17 @@ def test_the_full_studys_gpu_settings_train_xla_with_mixed_precision(tmp_path):
 
 DRIVER = textwrap.dedent("""
     import logging, sys
+    from pathlib import Path
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     from sketchback.models.options import RunSettings, TrainOptions
-    from sketchback.models.train import train
+    from sketchback.models.train import serial_tensorflow, train
+    assert serial_tensorflow()  # every run of both models as the deterministic adversarial one runs in a fresh process
     pairs = [("{p0}", "{s0}"), ("{p1}", "{s1}")]
-    train(pairs, pairs[1:], sys.argv[1] + "/generator.keras", sys.argv[1] + "/history.csv",
-          TrainOptions(**{options}), RunSettings(checkpoint_every=3, log_every=1), name="resume")
+    out = Path(sys.argv[1])
+    for name, options in {models}.items():  # in turn, each until its model is saved
+        if not (out / name / "generator.keras").exists():
+            train(pairs, pairs[1:], out / name / "generator.keras", out / name / "history.csv",
+                  TrainOptions(**options), RunSettings(checkpoint_every=3, log_every=1), name=name)
 """)
 
 
@@ -214,7 +219,7 @@ def start(driver: Path, out: Path, log: Path) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, env=env)
 
 
-def wait_for(predicate, process, what, timeout=120):
+def wait_for(predicate, process, what, timeout=300):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -227,57 +232,74 @@ def wait_for(predicate, process, what, timeout=120):
 # The adversarial run's SIGKILL lands in its content-only first epoch and its SIGTERM in the
 # adversarial second: the resumed run must restore the discriminator and both optimizers.
 ADVERSARIAL = dict(weight=0.05, start_epoch=1, learning_rate=1e-3, filters=8, layers=2)
+RESUMED = {"content": None, "adversarial": ADVERSARIAL}  # by the name each trains under
 
 
-@pytest.mark.parametrize("adversarial", [None, ADVERSARIAL], ids=["content-loss", "adversarial"])
-def test_killed_training_resumes_and_matches_an_uninterrupted_run(tmp_path, adversarial):
+def test_killed_training_resumes_and_matches_an_uninterrupted_run(tmp_path):
+    """Both models, the content-loss one and the adversarial one, each killed (SIGKILL), stopped
+    (SIGTERM) and finished, against their uninterrupted runs. One driver trains them in turn, so
+    the run that finishes the content model goes on to the adversarial one, whose kill ends it:
+    five interrupted processes and one reference for the two models."""
     paths = write_pairs(tmp_path, counts=(24, 16), size=32)
     driver = tmp_path / "driver.py"
-    options = dict(BASE, image_size=32, base_filters=4, residual_blocks=1, epochs=2, batch_size=4, seed=5,
-                   adversarial=adversarial)
-    driver.write_text(DRIVER.format(p0=paths[0][0], s0=paths[0][1], p1=paths[1][0], s1=paths[1][1], options=options))
+    models = {name: dict(BASE, image_size=32, base_filters=4, residual_blocks=1, epochs=2, batch_size=4, seed=5,
+                         adversarial=adversarial) for name, adversarial in RESUMED.items()}
+    driver.write_text(DRIVER.format(p0=paths[0][0], s0=paths[0][1], p1=paths[1][0], s1=paths[1][1], models=models))
 
     reference = tmp_path / "reference"
-    assert start(driver, reference, tmp_path / "reference.log").wait(timeout=300) == 0
+    assert start(driver, reference, tmp_path / "reference.log").wait(timeout=600) == 0
 
-    out, work = tmp_path / "interrupted", tmp_path / "interrupted" / "work"
-    checkpoint = work / CHECKPOINT_FILE
-    # 1. SIGKILL (no chance to save) once the first periodic checkpoint exists: the rerun goes back to it.
-    first = start(driver, out, tmp_path / "run1.log")
-    wait_for(checkpoint.exists, first, "the first periodic checkpoint")
-    first.send_signal(signal.SIGKILL)
-    first.wait(timeout=60)
-    assert not (out / "generator.keras").exists()
-    killed_at = read_checkpoint_state(checkpoint)
-    assert killed_at["global_step"] % 3 == 0 and killed_at["global_step"] < 20
+    out, logs = tmp_path / "interrupted", iter(tmp_path / f"run{i}.log" for i in range(1, 6))
+    log = next(logs)
+    process = start(driver, out, log)
+    finishing = None  # (name, checkpoint, step): the model the running process resumes after its SIGTERM
+    for name in RESUMED:
+        work = out / name / "work"
+        checkpoint = work / CHECKPOINT_FILE
+        # 1. SIGKILL (no chance to save) once the first periodic checkpoint exists: the rerun goes back to it.
+        wait_for(checkpoint.exists, process, f"{name}'s first periodic checkpoint")
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=60)
+        if finishing:  # 3. (the content model) this run finished it from there before it was killed
+            assert "{}: resuming from {} at epoch 2 step {}/10".format(*finishing) in log.read_text()
+            assert (out / finishing[0] / "generator.keras").exists() and not (out / finishing[0] / "work").exists()
+        assert not (out / name / "generator.keras").exists()
+        killed_at = read_checkpoint_state(checkpoint)
+        assert killed_at["global_step"] % 3 == 0 and killed_at["global_step"] < 20
 
-    # 2. SIGTERM in the middle of the second epoch (10 steps per epoch): a checkpoint, a clear exit.
-    second = start(driver, out, tmp_path / "run2.log")
-    log2 = tmp_path / "run2.log"
-    wait_for(lambda: "epoch 2/2 step 4/10" in log2.read_text(), second, "epoch 2 step 4")
-    second.send_signal(signal.SIGTERM)
-    assert second.wait(timeout=60) != 0
-    text = log2.read_text()
-    assert f"resuming from {checkpoint} at epoch {killed_at['epoch'] + 1} step {killed_at['step']}/10" in text
-    assert "stopped by SIGTERM at epoch 2" in text and "run the same command again to resume" in text
-    stopped_at = read_checkpoint_state(checkpoint)
-    assert stopped_at["epoch"] == 1 and 4 <= stopped_at["step"] < 10
-    assert not (out / "generator.keras").exists()
+        # 2. SIGTERM in the middle of the second epoch (10 steps per epoch): a checkpoint, a clear exit.
+        log = next(logs)
+        second = start(driver, out, log)
+        wait_for(lambda: f"{name} epoch 2/2 step 4/10" in log.read_text(), second, f"{name}'s epoch 2 step 4")
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=60) != 0
+        text = log.read_text()
+        assert (f"{name}: resuming from {checkpoint} at epoch {killed_at['epoch'] + 1} step {killed_at['step']}/10"
+                in text)
+        assert f"{name}: stopped by SIGTERM at epoch 2" in text and "run the same command again to resume" in text
+        stopped_at = read_checkpoint_state(checkpoint)
+        assert stopped_at["epoch"] == 1 and 4 <= stopped_at["step"] < 10
+        assert not (out / name / "generator.keras").exists()
 
-    # 3. The third run finishes from there.
-    assert start(driver, out, tmp_path / "run3.log").wait(timeout=300) == 0
-    assert f"at epoch 2 step {stopped_at['step']}/10" in (tmp_path / "run3.log").read_text()
-    assert not work.exists()
+        # 3. The next run finishes it from there (and goes on to the next model).
+        log = next(logs)
+        process, finishing = start(driver, out, log), (name, checkpoint, stopped_at["step"])
+    assert process.wait(timeout=300) == 0
+    assert "{}: resuming from {} at epoch 2 step {}/10".format(*finishing) in log.read_text()
 
-    expected = keras.models.load_model(reference / "generator.keras", compile=False).get_weights()
-    resumed = keras.models.load_model(out / "generator.keras", compile=False).get_weights()
-    for a, b in zip(expected, resumed):
-        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
-    history = pd.read_csv(out / "history.csv")
-    pd.testing.assert_frame_equal(history, pd.read_csv(reference / "history.csv"), rtol=1e-5)
-    if adversarial:  # the second epoch trained against the discriminator, the first did not
-        assert history["adversarial"].isna().tolist() == [True, False]
-        assert history["discriminator_state"].tolist()[1] == "ok"
+    for name, adversarial in RESUMED.items():
+        assert not (out / name / "work").exists()
+        expected = keras.models.load_model(reference / name / "generator.keras", compile=False).get_weights()
+        resumed = keras.models.load_model(out / name / "generator.keras", compile=False).get_weights()
+        for a, b in zip(expected, resumed):
+            np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+        history = pd.read_csv(out / name / "history.csv")
+        pd.testing.assert_frame_equal(history, pd.read_csv(reference / name / "history.csv"), rtol=1e-5)
+        if adversarial:  # the second epoch trained against the discriminator, the first did not
+            assert history["adversarial"].isna().tolist() == [True, False]
+            assert history["discriminator_state"].tolist()[1] == "ok"
+        else:
+            assert "adversarial" not in history
 
 
 # --- Several devices: Keras' DataParallel on the JAX backend, two CPU devices standing in for GPUs --
