@@ -193,7 +193,10 @@ def test_full_study_dag_is_sharded_and_starts_with_downloads(tmp_path):
     assert len(jobs["download_original_example"]) == 9 and len(jobs["original_examples"]) == 2
     assert len(jobs["prepare"]) == 64 + 4 + 4 + 4 + 1 + 1 + 2  # CUHK: train (mean image) and test
     assert jobs["handdrawn_sketches"] == ["results/sketches/cuhk/handdrawn/test/000.npz"]
-    assert "results/evaluation/faces/cuhk/handdrawn/metrics.csv, results/evaluation/faces/cuhk/handdrawn/grid.png" in jobs["evaluate"]
+    assert ("results/evaluation/faces/cuhk/handdrawn/metrics.csv, results/evaluation/faces/cuhk/handdrawn/distribution.csv, "
+            "results/evaluation/faces/cuhk/handdrawn/grid.png") in jobs["evaluate"]
+    # FID/KID on the reference network: its graph is downloaded once, for every evaluation
+    assert jobs["download_inception"] == ["resources/inception/classify_image_graph_def.pb"]
 
 
 # --- Which options rerun what: the table of README "Rerunning part of the study" ---------------------
