@@ -397,5 +397,6 @@ def test_adding_a_normalised_style_plans_only_its_rules_evaluation_and_report(tm
     assert "Exception" not in direct.stdout + direct.stderr
     models = {model: spec["test_on"] for model, spec in with_replicates(config["models"], config["seed"]).items()}
     assert sorted(jobs["evaluate"]) == sorted(
-        f"results/evaluation/{m}/{d}/{s}_normalised/metrics.csv, results/evaluation/{m}/{d}/{s}_normalised/grid.png"
+        f"results/evaluation/{m}/{d}/{s}_normalised/metrics.csv, "
+        f"results/evaluation/{m}/{d}/{s}_normalised/distribution.csv, results/evaluation/{m}/{d}/{s}_normalised/grid.png"
         for m, test_sets in models.items() for d in test_sets for s in ("xdog", "style"))

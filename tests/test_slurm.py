@@ -22,6 +22,8 @@ import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from queue import Empty, Queue
+from threading import Thread
 
 import pytest
 import yaml
@@ -390,16 +392,27 @@ def test_training_job_sbatch_arguments(study, tmp_path, capsys):
         # Ctrl-C between two status checks once the job is queued (Snakemake does not see its
         # jobs while it checks them, and would then cancel none), or when sbatch refused it.
         deadline, submitted = time.monotonic() + 180, False
-        for line in process.stdout:
+        # Read in a thread: Snakemake can print nothing for minutes while its job waits in the
+        # queue, and a blocking read would then never reach the deadline (seen: a 15-minute hang).
+        queue: Queue = Queue()
+        Thread(target=lambda: [queue.put(line) for line in process.stdout] + [queue.put(None)], daemon=True).start()
+        while time.monotonic() < deadline:
+            try:
+                line = queue.get(timeout=5)
+            except Empty:
+                continue
+            if line is None:
+                break
             lines.append(line)
             submitted = submitted or "has been submitted with SLURM jobid" in line
-            if (submitted and "active jobs with external IDs" in line) or "SLURM sbatch failed" in line \
-                    or time.monotonic() > deadline:
+            if (submitted and "active jobs with external IDs" in line) or "SLURM sbatch failed" in line:
                 break
         time.sleep(2)
         process.send_signal(signal.SIGINT)
-        rest, _ = process.communicate(timeout=120)
-    out = "".join(lines) + rest
+        process.wait(timeout=120)
+        while (line := queue.get(timeout=30)) is not None:
+            lines.append(line)
+    out = "".join(lines)
     call = next((line.split("sbatch call: ", 1)[1] for line in lines if "sbatch call: " in line), None)
     assert call, out[-5000:]
     request = call.split(" --wrap=", 1)[0]
