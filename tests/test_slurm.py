@@ -396,12 +396,14 @@ def test_training_job_sbatch_arguments(study, tmp_path, capsys):
         # queue, and a blocking read would then never reach the deadline (seen: a 15-minute hang).
         queue: Queue = Queue()
         Thread(target=lambda: [queue.put(line) for line in process.stdout] + [queue.put(None)], daemon=True).start()
+        ended = False  # Snakemake's output closed (it stopped by itself)
         while time.monotonic() < deadline:
             try:
                 line = queue.get(timeout=5)
             except Empty:
                 continue
             if line is None:
+                ended = True
                 break
             lines.append(line)
             submitted = submitted or "has been submitted with SLURM jobid" in line
@@ -410,7 +412,7 @@ def test_training_job_sbatch_arguments(study, tmp_path, capsys):
         time.sleep(2)
         process.send_signal(signal.SIGINT)
         process.wait(timeout=120)
-        while (line := queue.get(timeout=30)) is not None:
+        while not ended and (line := queue.get(timeout=30)) is not None:
             lines.append(line)
     out = "".join(lines)
     call = next((line.split("sbatch call: ", 1)[1] for line in lines if "sbatch call: " in line), None)
