@@ -186,3 +186,15 @@ def test_kid_is_reproducible_for_a_seed_and_varies_with_it():
 def test_kid_refuses_bad_subsets(kwargs, message):
     with pytest.raises(ValueError, match=message):
         kernel_inception_distance(np.zeros((5, 2)), np.ones((5, 2)), **kwargs)
+
+
+def test_kid_of_a_test_set_smaller_than_a_subset_has_an_exact_zero_spread():
+    # CUHK's 100 sketches and the demo's 48 images are smaller than subset_size (1000): every one of
+    # the 100 subsets is the whole set in another order, so the spread is 0, not rounding noise.
+    rng = np.random.default_rng(8)
+    a, b = rng.normal(size=(48, 16)), 0.3 + rng.normal(size=(48, 16))
+    mean, std = kernel_inception_distance(a, b, subsets=100, subset_size=1000, seed=3)
+    assert std == 0.0 and mean == pytest.approx(kid_by_loops(a, b), rel=1e-9)
+    # a larger set keeps its spread over subsets
+    _, spread = kernel_inception_distance(np.concatenate([a, a + 0.01]), b, subsets=10, subset_size=48, seed=3)
+    assert spread > 0

@@ -422,6 +422,10 @@ def kernel_inception_distance(
     and the standard deviation (ddof 0, as torch-fidelity) over the subsets. On Inception pool3
     features this is KID. Unlike FID it is unbiased at any N, so it may come out slightly negative
     when the two sets come from one distribution.
+
+    When m is the size of both sets (a test set smaller than ``subset_size``), every subset is the
+    whole set in another order, on which the estimator does not depend: it is computed once and the
+    standard deviation is 0 (exactly, instead of rounding noise of ~1e-16).
     """
     a, b = _check_features(a, b, "kernel_inception_distance")
     if subsets < 1:
@@ -429,6 +433,8 @@ def kernel_inception_distance(
     if subset_size < 2:
         raise ValueError(f"kernel_inception_distance needs subset_size >= 2, got {subset_size}")
     m = min(subset_size, len(a), len(b))
+    if m == len(a) == len(b):
+        return _unbiased_mmd2(a, b), 0.0
     rng = np.random.default_rng(seed)
     mmd = np.empty(subsets)
     for t in range(subsets):
