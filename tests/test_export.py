@@ -63,6 +63,11 @@ def run_in_runtime(fmt: str, path: Path, x: np.ndarray) -> np.ndarray:
 # each architecture, each input (sketch; sketch + colour hints); original as a released model converts it
 MODELS = (("scribbler", 1), ("csi", 5), ("original", 1))
 DOWNSAMPLINGS = {"scribbler": 2, "csi": 3, "original": 3}  # the default, and one more (sizes: multiples of 4, of 8)
+# Which model goes through which format: every format on the demo's model (the export page's snippets run
+# those files), and each other model through a format whose converter is not plain TensorFlow: the 5-channel
+# hint input through LiteRT, the original's max-pooling and nearest upsampling through tf2onnx. Every
+# format and every model is exported; all 9 pairs took 61 s of the suite, these 5 take 22 s (idle, 2 cores).
+PAIRS = {("scribbler", 1): FORMATS, ("csi", 5): ("tflite",), ("original", 1): ("onnx",)}
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +80,7 @@ def exported(tmp_path_factory):
         path = tmp_path_factory.mktemp(f"{architecture}_{channels}") / "generator.keras"
         generator(architecture, channels, DOWNSAMPLINGS[architecture]).save(path)
         result[architecture, channels] = path, {fmt: export_model(path, None, fmt, shapes=SMALL_CHECK)
-                                                for fmt in FORMATS}
+                                                for fmt in PAIRS[architecture, channels]}
     return result
 
 
@@ -84,8 +89,8 @@ def model_path(exported):
     return exported["scribbler", 1][0]
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
-@pytest.mark.parametrize("key", MODELS, ids=lambda key: f"{key[0]}-{key[1]}ch")
+@pytest.mark.parametrize(("key", "fmt"), [(key, fmt) for key in MODELS for fmt in PAIRS[key]],
+                         ids=lambda value: f"{value[0]}-{value[1]}ch" if isinstance(value, tuple) else value)
 def test_export_round_trip(exported, fmt, key):
     model_path, reports = exported[key]
     report = reports[fmt]
