@@ -55,7 +55,8 @@ def batch(size: int, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def terms(options, sketches: np.ndarray, photos: np.ndarray) -> dict[str, float]:
     import keras
 
-    from sketchback.models.losses import feature_loss, pixel_loss, total_variation, vgg_feature_extractor
+    from sketchback.models.losses import feature_loss, pixel_loss, total_variation
+    from sketchback.vgg import vgg_feature_extractor
     from sketchback.models.generators import build_generator
 
     keras.utils.set_random_seed(options.seed)

@@ -46,7 +46,8 @@ import numpy as np  # noqa: E402
 
 from sketchback.data.shards import batches, open_pairs  # noqa: E402
 from sketchback.io import save_npz  # noqa: E402
-from sketchback.models.losses import SketchInversionLoss, pixel_loss, total_variation, vgg_feature_extractor, vgg_preprocess  # noqa: E402
+from sketchback.models.losses import SketchInversionLoss, pixel_loss, total_variation  # noqa: E402
+from sketchback.vgg import vgg_feature_extractor, vgg_preprocess  # noqa: E402
 from sketchback.models.generators import build_generator  # noqa: E402
 from sketchback.sketches.sketch import pencil_sketch  # noqa: E402
 from sketchback.data.synthetic import synthetic_image  # noqa: E402

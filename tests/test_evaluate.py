@@ -31,7 +31,7 @@ from sketchback.evaluation.evaluate import (
     write_cross_style,
 )
 from sketchback.io import save_npz
-from sketchback.models.losses import vgg_feature_extractor, vgg_preprocess
+from sketchback.vgg import vgg_feature_extractor, vgg_preprocess
 from sketchback.models.generators import build_generator
 from sketchback.sketches.sketch import pencil_sketch, xdog
 

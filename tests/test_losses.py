@@ -3,16 +3,9 @@ import keras
 import numpy as np
 import pytest
 
-from sketchback.models import losses
 from sketchback.io import file_digest
-from sketchback.models.losses import (
-    SketchInversionLoss,
-    feature_loss,
-    pixel_loss,
-    total_variation,
-    vgg_feature_extractor,
-    vgg_preprocess,
-)
+from sketchback.models.losses import SketchInversionLoss, feature_loss, pixel_loss, total_variation
+from sketchback.vgg import VGG_NOTOP_FILE, vgg_feature_extractor, vgg_preprocess
 
 RNG = np.random.default_rng(42)
 TRUTH = RNG.random((3, 16, 20, 3), dtype=np.float32)
@@ -76,7 +69,7 @@ def write_keras_notop_h5(model: keras.Model, path) -> None:
 def weights_file(tmp_path_factory):
     keras.utils.set_random_seed(123)
     vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=(None, None, 3))
-    path = tmp_path_factory.mktemp("vgg") / losses.VGG_NOTOP_FILE
+    path = tmp_path_factory.mktemp("vgg") / VGG_NOTOP_FILE
     write_keras_notop_h5(vgg, path)
     return path, vgg.get_layer("block2_conv2").get_weights()[0]
 

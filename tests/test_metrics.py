@@ -142,13 +142,13 @@ def test_bootstrap_ci_edge_cases():
 
 @pytest.fixture(scope="module")
 def extractor():
-    from sketchback.models.losses import vgg_feature_extractor
+    from sketchback.vgg import vgg_feature_extractor
 
     return vgg_feature_extractor("random", seed=0)
 
 
 def test_feature_distance_matches_its_formula_and_is_a_distance(extractor):
-    from sketchback.models.losses import vgg_preprocess
+    from sketchback.vgg import vgg_preprocess
     from sketchback.evaluation.metrics import feature_distance
 
     rng = np.random.default_rng(2)

@@ -11,7 +11,8 @@ from keras import layers
 from snakemake.utils import validate
 
 from sketchback.tools.cli import predict_photo
-from sketchback.models.generators import ARCHITECTURES, build_generator, check_image_size, size_multiple
+from sketchback.models.generators import build_generator, check_image_size, size_multiple
+from sketchback.models.options import ARCHITECTURES
 from sketchback.models.options import TrainOptions
 from snakemake_run import REPO, planned_jobs, snakemake
 

@@ -347,7 +347,7 @@ def ablation_figure(models: dict[str, str | Path], style_pairs: dict[str, list],
     from sketchback.sketches.hints import hint_input, takes_hints
 
     names, sketches, photos = common_samples(style_pairs, rows)
-    columns, labels = [], []
+    columns = []
     for label, path in models.items():
         generator = load_generator(path)
         for style, drawn in sketches.items():

@@ -28,7 +28,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from sketchback.models.options import ARCHITECTURES, ORIGINAL_SIZES, architecture_problem  # noqa: F401 (ARCHITECTURES: read here too)
+from sketchback.models.options import ORIGINAL_SIZES, architecture_problem
 
 ORIGINAL_DOWNSAMPLINGS = ORIGINAL_SIZES["downsamplings"]  # the original's three max-pools: multiples of 8
 DOWNSAMPLINGS = (2, 3, 4)  # 2x downsampling steps a generator may take (training.downsamplings)

@@ -16,16 +16,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-# The VGG16 machinery lives in sketchback.vgg (style transfer and the feature distance use it too);
-# these names are re-exported for train.py and the tests.
-from sketchback.vgg import (  # noqa: F401
-    FEATURE_LAYER,
-    VGG_NOTOP_FILE,
-    VGG_NOTOP_MD5,
-    vgg16_notop,
-    vgg_feature_extractor,
-    vgg_preprocess,
-)
+# The VGG16 machinery lives in sketchback.vgg (style transfer and the feature distance use it too).
+from sketchback.vgg import vgg_preprocess
 
 
 def pixel_loss(y_true, y_pred):

@@ -30,7 +30,8 @@ from sketchback.models.adversarial import (ADVERSARIAL_TERMS, AdversarialTrainer
 from sketchback.data.shards import ShardArray, batches, open_pairs, open_rows
 from sketchback.sketches.hints import HINT_CHANNELS, TrainingHints, resolve_params as resolve_hints
 from sketchback.io import atomic_path, file_signature, load_npz, save_npz
-from sketchback.models.losses import SketchInversionLoss, pixel_loss, total_variation, vgg_feature_extractor
+from sketchback.models.losses import SketchInversionLoss, pixel_loss, total_variation
+from sketchback.vgg import vgg_feature_extractor
 from sketchback.models.devices import check_training_device
 from sketchback.models.generators import build_generator, check_image_size, downsamplings_of, widen_input
 from sketchback.models.options import RunSettings, TrainOptions
