@@ -4,8 +4,8 @@ import pytest
 
 from keras import layers
 
+from sketchback.models.options import ARCHITECTURES
 from sketchback.models.generators import (
-    ARCHITECTURES,
     build_generator,
     check_image_size,
     original_generator,
