@@ -11,7 +11,7 @@ from sketchback.evaluation.ablation import ablation_figure, ablation_markdown, a
 from sketchback.errors import ConfigError
 from sketchback.io import save_npz
 from sketchback.models.generators import build_generator
-from test_workflow import REPO
+from snakemake_run import REPO
 
 METRICS = ("psnr", "ssim", "feature_distance", "sharpness")
 

@@ -9,6 +9,7 @@ import pytest
 import snakemake_run
 import yaml
 from snakemake_run import REPO, planned_jobs
+from tiny_study import TINY
 
 from sketchback.errors import ConfigError
 from sketchback.io import load_npz, save_npz
@@ -293,7 +294,8 @@ def test_a_disabled_stage_checks_nothing_and_models_with_hints_are_left_out_by_d
 
 
 def tiny_study() -> dict:
-    """The demo cut down to one dataset and model at 16 px, with synthetic photos rendered at 32 px."""
+    """The demo cut down to one dataset and model at 16 px, with synthetic photos rendered at 32 px (for the
+    config checks of dry runs; the stage's run is the tiny study's)."""
     config = demo_config()
     config["image_size"] = 16
     config["datasets"] = {"faces": dict(config["datasets"]["faces"], source={
@@ -316,26 +318,24 @@ def snakemake(workdir, config, *args):
     return snakemake_run.snakemake(workdir, config, *args, *TARGETS, timeout=900)
 
 
-@pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("superres_study")
-    result = snakemake(workdir, tiny_study(), "--cores", "2")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    return workdir
+# The stage in a finished study: the tiny study's (tests/tiny_study.py: faces and buildings at 32 px,
+# their photos rendered at 64 px; super-resolution of the buildings model on buildings and the faces
+# model on faces), built once for this file and the others that read it.
 
 
-def test_the_stage_scores_photos_and_predictions_at_twice_the_size(study):
-    results = study / "results"
+def test_the_stage_scores_photos_and_predictions_at_twice_the_size(tiny_study):
+    results = tiny_study / "results"
     summary = pd.read_csv(results / "report" / "superres_summary.csv")
     assert list(summary.columns) == SUMMARY_COLUMNS
-    assert set(zip(summary.model, summary.dataset, summary.method)) == {(PHOTOS, "faces", "photo"),
-                                                                       ("faces", "faces", "pencil")}
+    assert set(zip(summary.model, summary.dataset, summary.method)) == {
+        (PHOTOS, "faces", "photo"), (PHOTOS, "buildings", "photo"), ("faces", "faces", "pencil"),
+        ("buildings", "buildings", "pencil")}
     assert set(summary.upscaler) == {"bicubic", "superres", DIFFERENCE} and set(summary.metric) == {
         "psnr", "ssim", "feature_distance"}
     per_image = pd.read_csv(results / "superres" / "evaluation" / "faces" / "metrics.csv")
-    assert len(per_image) == 2 * (summary["n"].max())
+    assert len(per_image) == 2 * (summary.loc[summary.dataset == "faces", "n"].max())
     truth = load_npz(results / "superres" / "prepared" / "faces" / "test" / "000.npz")
-    assert truth["images"].shape[1:] == (32, 32, 3)
+    assert truth["images"].shape[1:] == (64, 64, 3)
     assert list(per_image.loc[per_image.model == PHOTOS, "image"]) == list(truth["names"])
     import cv2
 
@@ -347,28 +347,30 @@ def test_the_stage_scores_photos_and_predictions_at_twice_the_size(study):
     assert not list(results.rglob(".*.tmp*"))
 
 
-def test_changing_superres_epochs_retrains_only_the_upsampler(study):
-    changed = tiny_study()
+def test_changing_superres_epochs_retrains_only_the_upsampler(tiny_study):
+    changed = copy.deepcopy(TINY)
     changed["superres"]["epochs"] = 2
-    jobs = planned_jobs(snakemake(study, changed, "-n"))
+    jobs = planned_jobs(snakemake(tiny_study, changed, "-n"))
     assert set(jobs) == {"superres_train", "superres_evaluate", "superres_summary"}
 
 
-def test_changing_a_model_rescores_without_retraining_the_upsampler(study):
-    changed = tiny_study()
-    changed["models"]["faces"]["epochs"] = 2
-    jobs = planned_jobs(snakemake(study, changed, "-n"))
+def test_changing_a_model_rescores_without_retraining_the_upsampler(tiny_study):
+    changed = copy.deepcopy(TINY)
+    changed["models"]["buildings"]["epochs"] = 2
+    jobs = planned_jobs(snakemake(tiny_study, changed, "-n"))
     assert set(jobs) == {"train", "superres_evaluate", "superres_summary"}
-    changed = tiny_study()
+    assert [out.split("/")[2] for out in jobs["train"]] == ["buildings"]
+    changed = copy.deepcopy(TINY)
     changed["training"]["log_every"] = 7  # how runs are carried out: read at run time
-    assert planned_jobs(snakemake(study, changed, "-n")) == {}
+    assert planned_jobs(snakemake(tiny_study, changed, "-n")) == {}
 
 
-def test_changing_the_factor_prepares_the_truth_again(study):
-    changed = tiny_study()
+def test_changing_the_factor_prepares_the_truth_again(tiny_study):
+    changed = copy.deepcopy(TINY)
     changed["superres"]["factor"] = 4
-    changed["datasets"]["faces"]["source"]["raw_size"] = 64  # a new raw size: the whole study again
-    jobs = planned_jobs(snakemake(study, changed, "-n"))
+    for dataset in ("faces", "buildings"):  # a new raw size: the whole study again
+        changed["datasets"][dataset]["source"]["raw_size"] = 128
+    jobs = planned_jobs(snakemake(tiny_study, changed, "-n"))
     assert {"superres_prepare", "superres_train", "superres_evaluate"} <= set(jobs)
 
 

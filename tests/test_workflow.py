@@ -10,36 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import snakemake_run
-import yaml
 from snakemake_run import REPO, SNAKEFILE, planned_jobs
 
+from tiny_study import MODELS, TINY
+
 from sketchback.evaluation.distribution import STAND_IN
-
-TINY = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
-TINY["image_size"] = 32
-TINY["datasets"]["faces"].update(source={"name": "synthetic_faces", "n_images": 40, "raw_size": 64},
-                                 shards={"train": 2, "val": 1, "test": 1})
-TINY["datasets"]["buildings"].update(source={"name": "synthetic_buildings", "n_images": 30, "raw_size": 64},
-                                     shards={"train": 2, "val": 1, "test": 1}, augment={"copies": 2})
-TINY["training"].update(base_filters=4, residual_blocks=1, batch_size=8, jit_compile=False)
-TINY["models"]["faces"]["epochs"] = 2
-TINY["models"]["buildings"]["epochs"] = 1
-# Every kind of model and stage of the demo runs once, as small as it can: a hint model, the ablation's
-# control and adversarial variant (the multi-style variant is config only: pencil + xdog pairs), the
-# super-resolution stage, the normalised style; 3 style sketches per test shard, one hint count.
-del TINY["models"]["faces_multistyle"]
-for _name in ("faces_hints", "faces_control", "faces_adversarial", "faces_original"):
-    TINY["models"][_name]["epochs"] = 1
-TINY["ablation"].update(variants={"adversarial": "faces_adversarial"}, styles=["pencil"], rows=3)
-# One training-seed replicate (the demo has two): the adversarial variant once more with seed 1.
-TINY["models"]["faces_control"]["replicates"] = []
-assert TINY["models"]["faces_adversarial"]["replicates"] == [1]
-TINY["superres"].update(models=["buildings", "faces_control"], epochs=1, patch_size=32, figure_rows=2)
-TINY["sketch"]["style"]["max_images"] = 3
-TINY["evaluation"].update(grid_rows=3, hint_strokes=[4])
-MODELS = ["faces", "buildings", "faces_hints", "faces_control", "faces_adversarial", "faces_original",
-          "faces_adversarial_seed1"]
-
 
 def snakemake(workdir: Path, *args: str, config: dict | None = None) -> subprocess.CompletedProcess:
     """snakemake_run.snakemake with the config last, as a keyword (None: the one in ``workdir``)."""
@@ -47,11 +22,8 @@ def snakemake(workdir: Path, *args: str, config: dict | None = None) -> subproce
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("study")
-    result = snakemake(workdir, "--cores", "2", config=TINY)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    return workdir
+def study(tiny_study):
+    return tiny_study
 
 
 def test_demo_dag_makes_every_result(study):
@@ -164,7 +136,8 @@ def test_report_is_browsable_html(study):
     (lambda c: c["training"].update(architecture="sketchback"), "'sketchback' is now called 'csi'"),
     (lambda c: c["models"]["faces"].update(architecture="unet"), "models.faces.architecture"),
     (lambda c: c["models"]["faces"].update(released="faces"), "models.faces.released: 'faces' is not a key"),
-    (lambda c: c["models"]["faces_control"].update(replicates=[0]), "models.faces_control.replicates: 0 is the study's"),
+    (lambda c: c["models"]["faces_adversarial"].update(replicates=[0]), "models.faces_adversarial.replicates: 0 is the "
+                                                                          "study's"),
 ])
 def test_bad_config_fails_at_start_naming_the_key(tmp_path, mutate, expected):
     bad = copy.deepcopy(TINY)
@@ -249,7 +222,7 @@ FEATURES = {"ablation_figure", "ablation_table", "hint_table", "superres_evaluat
 HINT_RULES = {"evaluate_hints", "hint_figure"}
 BUILDINGS_ONLY = FEATURES - {"ablation_figure"}  # the ablation's table shows the SR summary, which holds buildings
 # init_from faces (the replicate too); faces_hints is not
-FROM_FACES = ["buildings", "faces", "faces_adversarial", "faces_adversarial_seed1", "faces_control"]
+FROM_FACES = ["buildings", "faces", "faces_adversarial", "faces_adversarial_seed1"]
 EVERY_MODEL = sorted(FROM_FACES + ["faces_hints", "faces_original"])
 # faces_original: architecture original, whose sizes are fixed (training.architecture and sizes do not apply)
 OWN_ARCHITECTURE = sorted(FROM_FACES + ["faces_hints"])
@@ -284,8 +257,8 @@ SCIENCE = [
     ("models.faces_adversarial.adversarial.weight", 0.02, RETRAIN | {"ablation_figure", "ablation_table", "hint_table"},
      ["faces_adversarial", "faces_adversarial_seed1"]),
     # a new training seed: its training, its evaluations and the tables that read them (the summary's readers)
-    ("models.faces_control.replicates", [1], {"train", "evaluate", "summarize", "ssim_chart", "cross_style",
-                                              "hint_table", "ablation_table", "all"}, ["faces_control_seed1"]),
+    ("models.faces_adversarial.replicates", [1, 2], {"train", "evaluate", "summarize", "ssim_chart", "cross_style",
+                                                     "hint_table", "ablation_table", "all"}, ["faces_adversarial_seed2"]),
     ("models.faces_hints.hints.max_strokes", 4, RETRAIN | HINT_RULES | {"hint_table"}, ["faces_hints"]),
     ("ablation.rows", 2, {"ablation_figure", "all"}, []),
     # FID/KID's settings: every evaluation and what reads them; the reference network is downloaded first
