@@ -55,7 +55,10 @@ def study_config(base_url: str, weights_urls: dict, figures: dict) -> dict:
         "faces": {"models": ["released_faces", "faces"], "figures": figures["faces"]},
         "buildings": {"models": ["released_buildings", "buildings"], "figures": figures["buildings"]}}}
     config.update(ablation=None, superres={"enabled": False})
-    config["evaluation"].update(styles=["pencil", "xdog"], grid_rows=2, poster={"rows": 2, "width": 600, "dpi": 100})
+    # one style: the cross-style matrix of other styles is test_workflow's (its tiny study)
+    config["evaluation"].update(styles=["pencil"], grid_rows=2, poster={"rows": 2, "width": 600, "dpi": 100})
+    for dataset in ("faces", "buildings"):
+        config["datasets"][dataset]["sketch_methods"] = ["pencil"]
     return config
 
 
@@ -124,7 +127,7 @@ def test_the_released_models_take_part_in_the_study_like_trained_ones(study):
     cross = pd.read_csv(report / "cross_style.csv")
     assert {"released_faces", "released_buildings", "faces", "buildings"} <= set(cross.model)
     rows = cross[cross.model == "released_faces"]
-    assert list(zip(rows["style"], rows.seen_style)) == [("pencil", True), ("xdog", False)]
+    assert list(zip(rows["style"], rows.seen_style)) == [("pencil", True)]
     for model, dataset in (("released_faces", "faces"), ("released_buildings", "buildings")):
         assert (report / "poster" / model / f"{dataset}.png").stat().st_size > 10_000
         metrics = pd.read_csv(work / "results" / "evaluation" / model / dataset / "pencil" / "metrics.csv")
