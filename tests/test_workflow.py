@@ -17,7 +17,8 @@ from tiny_study import MODELS, TINY
 from sketchback.evaluation.distribution import STAND_IN
 
 def snakemake(workdir: Path, *args: str, config: dict | None = None) -> subprocess.CompletedProcess:
-    """snakemake_run.snakemake with the config last, as a keyword (None: the one in ``workdir``)."""
+    """snakemake_run.snakemake with the config last, as a keyword (None: the one in ``workdir``; on the
+    shared tiny study pass TINY, since other files' dry runs write their configs there)."""
     return snakemake_run.snakemake(workdir, config, *args, timeout=900)
 
 
@@ -94,7 +95,7 @@ def test_demo_dag_makes_every_result(study):
 
 
 def test_finished_study_is_up_to_date(study):
-    assert planned_jobs(snakemake(study, "-n")) == {}
+    assert planned_jobs(snakemake(study, "-n", config=TINY)) == {}
 
 
 def test_changing_one_sketch_method_reruns_only_its_branch(study):
@@ -118,7 +119,7 @@ def test_changing_epochs_reruns_training_onward_but_not_sketching(study):
 
 
 def test_report_is_browsable_html(study):
-    result = snakemake(study, "--report", str(study / "report.html"))
+    result = snakemake(study, "--report", str(study / "report.html"), config=TINY)
     assert result.returncode == 0, result.stderr[-3000:]
     html = (study / "report.html").read_text(errors="replace")
     assert len(html) > 50_000 and "loss_curves.png" in html and "grid.png" in html
@@ -210,7 +211,7 @@ def test_operational_options_rerun_nothing(study):
 
 
 def test_thread_counts_rerun_nothing(study):
-    assert planned_jobs(snakemake(study, "-n", "--set-threads", "train=1", "evaluate=1", "sketch=2")) == {}
+    assert planned_jobs(snakemake(study, "-n", "--set-threads", "train=1", "evaluate=1", "sketch=2", config=TINY)) == {}
 
 
 REPORT = {"summarize", "ssim_chart", "cross_style", "poster_grid", "all"}
