@@ -259,7 +259,7 @@ def study(tmp_path_factory, cluster, test_profile) -> dict:
     config["datasets"] = {"faces": {**config["datasets"]["faces"], "sketch_methods": ["pencil"], "augment": {"copies": 1}}}
     config["datasets"]["faces"]["shards"] = {**config["datasets"]["faces"]["shards"], "train": 1}
     config["evaluation"]["styles"] = ["pencil"]
-    # The cluster's part is submission, not the science: one model (the fine-tuned one, the hint
+    # The cluster's part is submission, not the science: one model (the fine-tuned buildings model, the hint
     # model, the ablation and the super-resolution stage run in test_workflow; every rule's sbatch
     # resources are checked by the dry run of test_full_study_jobs_get_cluster_resources).
     config["models"] = {"faces": config["models"]["faces"]}
@@ -413,7 +413,7 @@ def test_training_job_sbatch_arguments(study, tmp_path, capsys):
         process.send_signal(signal.SIGINT)
         try:
             process.wait(timeout=120)
-        except subprocess.TimeoutExpired:  # seen once: Snakemake kept waiting on its queued job after Ctrl-C
+        except subprocess.TimeoutExpired:  # seen twice: Snakemake kept waiting on its queued job after Ctrl-C
             process.kill()
             process.wait(timeout=30)
             _command("scancel", "--name", run_id("".join(lines)))
