@@ -24,7 +24,7 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def tiny_study(tmp_path_factory):
-    """The finished tiny study's folder (config.yaml, results/): the whole DAG on ``TINY``, run once."""
+    """The finished tiny study's folder (results/): the whole DAG on ``TINY``, run once."""
     workdir = tmp_path_factory.mktemp("study")
     result = snakemake_run.snakemake(workdir, TINY, "--cores", "2", timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]

@@ -5,6 +5,7 @@ Used by tests/test_workflow.py, test_download_workflow.py and test_slurm.py.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -20,12 +21,17 @@ SNAKEFILE = REPO / "workflow" / "Snakefile"
 def snakemake_command(workdir: Path, config: dict | str | Path | None, *args: str) -> list[str]:
     """The Snakemake command line for the workflow in ``workdir``.
 
-    config: a dict, written to ``workdir/config.yaml`` first; a path to a config file; or None for
-    the ``workdir/config.yaml`` already there.
+    config: a dict, written first to a file of its own under ``workdir/.test-configs/`` (named by its
+    content, so a dry run with a changed config never replaces the config another test's call on the
+    same folder reads); a path to a config file; or None for the ``workdir/config.yaml`` already there.
     """
     if isinstance(config, dict):
-        (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    configfile = workdir / "config.yaml" if isinstance(config, (dict, type(None))) else Path(config)
+        text = yaml.safe_dump(config)
+        configfile = workdir / ".test-configs" / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.yaml"
+        configfile.parent.mkdir(exist_ok=True)
+        configfile.write_text(text)
+    else:
+        configfile = workdir / "config.yaml" if config is None else Path(config)
     return [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(workdir),
             "--configfile", str(configfile), *args]
 

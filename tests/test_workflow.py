@@ -16,9 +16,10 @@ from tiny_study import MODELS, TINY
 
 from sketchback.evaluation.distribution import STAND_IN
 
+
 def snakemake(workdir: Path, *args: str, config: dict | None = None) -> subprocess.CompletedProcess:
-    """snakemake_run.snakemake with the config last, as a keyword (None: the one in ``workdir``; on the
-    shared tiny study pass TINY, since other files' dry runs write their configs there)."""
+    """snakemake_run.snakemake with the config last, as a keyword (None: the ``workdir/config.yaml``
+    there, which the shared tiny study's folder does not have: pass TINY)."""
     return snakemake_run.snakemake(workdir, config, *args, timeout=900)
 
 

@@ -2,9 +2,9 @@
 
 ``TINY`` is its config. The ``tiny_study`` fixture (tests/conftest.py) runs the whole DAG on it through
 the real Snakemake once per test session; every test file that asks for it is put in one pytest-xdist
-group (``STUDY_GROUP``), so one worker builds it and the others never wait for it. A dry run with a
-changed config writes that config into the study's folder (``snakemake_run.snakemake``), so every
-Snakemake call on the study passes its config (``TINY`` or a changed copy), never None.
+group (``STUDY_GROUP``), so one worker builds it and the others never wait for it. The study's folder has
+no config.yaml (``snakemake_run.snakemake`` writes each config it is given to a file of its own), so
+every Snakemake call on it passes its config: ``TINY`` or a changed copy.
 """
 
 import yaml
