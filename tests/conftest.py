@@ -1,4 +1,5 @@
 import os
+import signal
 
 import pytest
 
@@ -9,6 +10,13 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 import sketchback  # noqa: E402,F401  -- its TensorFlow CPU settings, before any test module imports keras
 import snakemake_run  # noqa: E402
 from tiny_study import STUDY_GROUP, TINY  # noqa: E402
+
+# Tests press Ctrl-C on the programs they start (Snakemake cancelling its SLURM jobs, `sketchback serve`). A
+# shell without job control starts a background command (`pytest ... &` in a script) with SIGINT ignored, and
+# the programs it starts inherit that: they would never see the Ctrl-C (seen: Snakemake and the server waited
+# for ever). Python's own handler is reset to the default by exec, so every child gets Ctrl-C back.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.hookimpl(tryfirst=True)

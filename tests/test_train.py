@@ -246,8 +246,8 @@ def test_killed_training_resumes_and_matches_an_uninterrupted_run(tmp_path):
                          adversarial=adversarial) for name, adversarial in RESUMED.items()}
     driver.write_text(DRIVER.format(p0=paths[0][0], s0=paths[0][1], p1=paths[1][0], s1=paths[1][1], models=models))
 
-    reference = tmp_path / "reference"
-    assert start(driver, reference, tmp_path / "reference.log").wait(timeout=600) == 0
+    reference = tmp_path / "reference"  # the uninterrupted run, beside the interrupted ones (its own folder)
+    uninterrupted = start(driver, reference, tmp_path / "reference.log")
 
     out, logs = tmp_path / "interrupted", iter(tmp_path / f"run{i}.log" for i in range(1, 6))
     log = next(logs)
@@ -286,6 +286,7 @@ def test_killed_training_resumes_and_matches_an_uninterrupted_run(tmp_path):
         process, finishing = start(driver, out, log), (name, checkpoint, stopped_at["step"])
     assert process.wait(timeout=300) == 0
     assert "{}: resuming from {} at epoch 2 step {}/10".format(*finishing) in log.read_text()
+    assert uninterrupted.wait(timeout=600) == 0, (tmp_path / "reference.log").read_text()[-3000:]
 
     for name, adversarial in RESUMED.items():
         assert not (out / name / "work").exists()

@@ -12,7 +12,7 @@ import pytest
 import snakemake_run
 from snakemake_run import REPO, SNAKEFILE, planned_jobs
 
-from tiny_study import MODELS, TINY
+from tiny_study import MODELS, STYLES, TINY
 
 from sketchback.evaluation.distribution import STAND_IN
 
@@ -31,10 +31,9 @@ def study(tiny_study):
 def test_demo_dag_makes_every_result(study):
     results = study / "results"
     summary = pd.read_csv(results / "report" / "metrics_summary.csv")
-    styles = ["pencil", "xdog", "style", "style_normalised"]
     assert set(zip(summary.model, summary.dataset, summary.method, summary.hints)) == {
         (model, "buildings" if model == "buildings" else "faces", style, hints)
-        for model in MODELS for style in styles for hints in ([0, 4] if model == "faces_hints" else [0])}
+        for model in MODELS for style in STYLES for hints in ([0, 4] if model == "faces_hints" else [0])}
     for column in ("ssim_prediction", "ssim_sketch", "ssim_mean_image", "psnr_prediction"):
         assert summary[column].between(-1, 100).all()
         assert (summary[f"{column}_lo"] <= summary[column]).all() and (summary[column] <= summary[f"{column}_hi"]).all()
@@ -45,14 +44,14 @@ def test_demo_dag_makes_every_result(study):
     assert summary["fid_note"].str.contains("random-filter stand-in, not comparable with published FIDs").all()
     per_image = pd.read_csv(results / "evaluation" / "faces" / "faces" / "pencil" / "metrics.csv")
     assert len(per_image) == 4 and per_image["image"].str.startswith("images/").all()
-    for png in ["report/loss_curves.png", "report/ssim.png", "evaluation/buildings/buildings/xdog/grid.png",
+    for png in ["report/loss_curves.png", "report/ssim.png", "evaluation/buildings/buildings/style/grid.png",
                 "report/cross_style.png", "report/data.png", "report/sketches/faces.png"]:
         image = cv2.imread(str(results / png))
         assert image is not None and image.shape[0] > 100, png
     cross = pd.read_csv(results / "report" / "cross_style.csv")
     for model in ("faces", "buildings"):  # styles in evaluation.styles order; trained on pencil only
         rows = cross[(cross.model == model) & (cross.hints == 0)]
-        assert list(zip(rows["style"], rows.seen_style)) == [("pencil", True), ("xdog", False), ("style", False),
+        assert list(zip(rows["style"], rows.seen_style)) == [("pencil", True), ("style", False),
                                                              ("style_normalised", False)]
     assert (cross["feature_distance"] > 0).all() and (cross["feature_distance_lo"] <= cross["feature_distance"]).all()
     for model in ("faces", "buildings"):  # poster grids: sketch | prediction per style, then the truth
@@ -80,7 +79,7 @@ def test_demo_dag_makes_every_result(study):
     # the ablation pairs seeds the control has too (only 0 here), and says so
     assert "a replicate: training seed 1" in (results / "logs" / "train" / "faces_adversarial_seed1.log").read_text()
     replicate = summary[summary.model == "faces_adversarial_seed1"]
-    assert len(replicate) == 4 and not replicate["ssim_prediction"].equals(
+    assert len(replicate) == len(STYLES) and not replicate["ssim_prediction"].equals(
         summary[summary.model == "faces_adversarial"]["ssim_prediction"].reset_index(drop=True))
     assert "faces_adversarial_seed1" not in set(cross.model)
     assert set(cross.loc[cross.model == "faces_adversarial", "n_seeds"]) == {2}
@@ -101,12 +100,17 @@ def test_finished_study_is_up_to_date(study):
 
 def test_changing_one_sketch_method_reruns_only_its_branch(study):
     changed = copy.deepcopy(TINY)
-    changed["sketch"]["xdog"] = {"sigma": 1.1}
+    changed["sketch"]["style"]["max_images"] = 2  # an evaluated style: its sketches, normalised ones, evaluations
     jobs = planned_jobs(snakemake(study, "-n", config=changed))
-    assert set(jobs) == {"sketch", "evaluate", "summarize", "ssim_chart", "cross_style", "poster_grid",
-                         "sketch_examples", "evaluate_hints", "hint_table", "all"}
+    assert set(jobs) == {"sketch", "normalise", "evaluate", "summarize", "ssim_chart", "cross_style", "poster_grid",
+                         "sketch_examples", "evaluate_hints", "hint_table", "normalise_effect", "all"}
+    assert jobs["sketch"] and all("/style/" in out for out in jobs["sketch"])
+    assert sorted(out.split("/")[4] for out in jobs["evaluate"]) == sorted(["style", "style_normalised"] * len(MODELS))
+    changed = copy.deepcopy(TINY)
+    changed["sketch"]["xdog"] = {"sigma": 1.1}  # sketched but not evaluated: its sketches and the examples only
+    jobs = planned_jobs(snakemake(study, "-n", config=changed))
+    assert set(jobs) == {"sketch", "sketch_examples", "all"}
     assert jobs["sketch"] and all("/xdog/" in out for out in jobs["sketch"])
-    assert all("/xdog/" in out for out in jobs["evaluate"]) and len(jobs["evaluate"]) == len(MODELS)
 
 
 def test_changing_epochs_reruns_training_onward_but_not_sketching(study):
@@ -250,11 +254,11 @@ SCIENCE = [
     # pencil is also the normaliser's reference style
     ("sketch.pencil.blur_ksize", 11, {"sketch", "augment", "sketch_examples", "normalise"} | RETRAIN | FEATURES
      | HINT_RULES, EVERY_MODEL),
-    ("sketch.xdog.sigma", 1.1, {"sketch", "evaluate", "sketch_examples", "evaluate_hints", "hint_table"} | REPORT, []),
+    ("sketch.xdog.sigma", 1.1, {"sketch", "sketch_examples", "all"}, []),  # not an evaluation style of TINY
     ("datasets.buildings.augment.copies", 1, {"augment"} | RETRAIN | BUILDINGS_ONLY, ["buildings"]),
     ("normalise.background", 0.2, {"normalise", "evaluate", "normalise_effect", "sketch_examples", "evaluate_hints",
                                    "hint_table"} | REPORT, []),
-    ("evaluation.styles", ["pencil", "xdog"], {"cross_style", "summarize", "ssim_chart", "poster_grid",
+    ("evaluation.styles", ["pencil", "style"], {"cross_style", "summarize", "ssim_chart", "poster_grid",
                                                "sketch_examples", "hint_table", "all"}, []),
     ("models.faces_adversarial.adversarial.weight", 0.02, RETRAIN | {"ablation_figure", "ablation_table", "hint_table"},
      ["faces_adversarial", "faces_adversarial_seed1"]),
