@@ -34,8 +34,8 @@ assert TINY["models"]["faces_adversarial"]["replicates"] == [1]
 TINY["superres"].update(models=["buildings", "faces"], epochs=1, patch_size=32, figure_rows=2)
 TINY["sketch"]["style"]["max_images"] = 3
 # Three evaluation styles of the demo's four: the style each model trained on, an unseen one and its normalised
-# version (the normaliser's effect needs both); xdog is sketched (the data's sketch methods, the sketch examples)
-# but not evaluated: one evaluation job per model less, each a TensorFlow process (~6 CPU-s on 2 cores).
+# version (the normaliser's effect needs both). No model here trains on xdog and none is evaluated on it, so the
+# study makes no xdog sketches: one evaluation job per model less, each a TensorFlow process (~8 CPU-s here).
 TINY["evaluation"].update(grid_rows=3, hint_strokes=[4], styles=["pencil", "style", "style_normalised"])
 STYLES = TINY["evaluation"]["styles"]
 MODELS = ["faces", "buildings", "faces_hints", "faces_adversarial", "faces_original", "faces_adversarial_seed1"]
