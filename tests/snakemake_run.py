@@ -73,3 +73,11 @@ def planned_outputs(result: subprocess.CompletedProcess) -> list[str]:
     assert result.returncode == 0, result.stdout + result.stderr
     outputs = re.findall(r"^rule \w+:\n(?:\s+.*\n)*?\s+output: (.*)$", result.stdout + result.stderr, re.M)
     return [path for job in outputs for path in job.split(", ") if path]
+
+
+def planned_evaluations(jobs: dict[str, list[str]]) -> list[str]:
+    """"model/test set/style" of each evaluation the planned evaluate jobs write (their metrics.csv), sorted:
+    one per job with evaluation.one_job_per: style, every style of a test set per job with test_set."""
+    return sorted(path.removeprefix("results/evaluation/").removesuffix("/metrics.csv")
+                  for rule in ("evaluate", "evaluate_handdrawn") for job in jobs.get(rule, [])
+                  for path in job.split(", ") if path.endswith("/metrics.csv"))

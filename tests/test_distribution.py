@@ -188,8 +188,9 @@ def test_the_evaluate_jobs_need_the_inception_graph_only_with_fid_network_incept
     reference = snakemake(tmp_path / "inception", _with(config, "inception"), "-n", target)
     jobs = planned_jobs(reference)
     assert jobs["download_inception"] == ["resources/inception/classify_image_graph_def.pb"]
-    assert jobs["evaluate"] == [f"{target}, results/evaluation/faces/faces/pencil/distribution.csv, "
-                                f"results/evaluation/faces/faces/pencil/grid.png"]
+    # the demo's one job for the faces test set, every style (evaluation.one_job_per: test_set)
+    assert len(jobs["evaluate"]) == 1
+    assert {target, "results/evaluation/faces/faces/pencil/distribution.csv"} <= set(jobs["evaluate"][0].split(", "))
     # the evaluate job is planned after the graph it reads
     text = reference.stdout + reference.stderr
     assert text.index("rule download_inception:") < text.index("rule evaluate:")

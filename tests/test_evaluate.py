@@ -18,8 +18,10 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from sketchback.tools.config import check_config, evaluation_plan
 from sketchback.errors import ConfigError
+from sketchback.evaluation.distribution import DistributionOptions
 from sketchback.evaluation.evaluate import (
     common_samples,
+    Evaluator,
     cross_style_table,
     data_overview,
     evaluate,
@@ -27,6 +29,7 @@ from sketchback.evaluation.evaluate import (
     poster_figure,
     predict,
     sketch_examples,
+    split_by_style,
     summarize,
     write_cross_style,
 )
@@ -292,6 +295,32 @@ def styled(study):
         pairs["xdog"].append((photo, str(xdog_path)))
         pairs["style"].append((str(subset_path), str(subset_path)))
     return pairs
+
+
+def test_one_evaluator_over_several_styles_writes_what_one_evaluation_per_style_does(study, styled, tmp_path):
+    """An evaluation job of evaluation.one_job_per: test_set (the model and networks loaded once, every style in
+    turn) writes the bytes of the jobs of one_job_per: style, FID/KID included."""
+    fid = DistributionOptions("random", 5, 2, 0)
+    kwargs = {"model_name": "faces", "dataset": "faces", "grid_rows": 3, "batch_size": 3, "seed": 0, "distribution": fid}
+    evaluator = Evaluator(study["model"], study["mean"], **kwargs)
+    for style in ("xdog", "style", "pencil"):  # styles with other image counts, not in the order below
+        one, alone = tmp_path / "one" / style, tmp_path / "alone" / style
+        one.mkdir(parents=True), alone.mkdir(parents=True)
+        evaluator(styled[style], one / "metrics.csv", one / "grid.png", method=style,
+                  out_distribution=one / "distribution.csv")
+    for style in ("pencil", "xdog", "style"):
+        alone = tmp_path / "alone" / style
+        evaluate(study["model"], styled[style], study["mean"], alone / "metrics.csv", alone / "grid.png", method=style,
+                 out_distribution=alone / "distribution.csv", **kwargs)
+        for name in ("metrics.csv", "grid.png", "distribution.csv"):
+            assert (tmp_path / "one" / style / name).read_bytes() == (alone / name).read_bytes(), f"{style}/{name}"
+    assert len(pd.read_csv(tmp_path / "one" / "style" / "metrics.csv")) == 3
+
+
+def test_split_by_style_pairs_each_style_with_its_shards_and_names_an_uneven_list():
+    assert split_by_style(["p0", "p1", "x0", "x1"], ["pencil", "xdog"]) == {"pencil": ["p0", "p1"], "xdog": ["x0", "x1"]}
+    with pytest.raises(ValueError, match="3 test shards cannot be split evenly over the styles pencil, xdog"):
+        split_by_style(["p0", "p1", "x0"], ["pencil", "xdog"])
 
 
 def test_common_samples_are_the_first_images_every_style_has(study, styled):

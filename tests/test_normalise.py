@@ -377,6 +377,9 @@ def test_adding_a_normalised_style_plans_only_its_rules_evaluation_and_report(tm
     the normalise jobs, their evaluation and the report rules; the sketch rule does not claim the
     normalised shards (an ambiguous DAG would fail the dry run)."""
     config = copy.deepcopy(DEMO)
+    # one job per style, as the full study: a new style's evaluations are jobs of their own (the demo's one
+    # job per test set scores every style again: tests/test_workflow.py)
+    config["evaluation"]["one_job_per"] = "style"
     assert "style_normalised" in config["evaluation"]["styles"]  # the demo has one; take it out first
     config["evaluation"]["styles"] = ["pencil", "xdog", "style"]
     for output in planned_outputs(snakemake_run.snakemake(tmp_path, config, "-n", timeout=300)):

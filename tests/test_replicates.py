@@ -15,7 +15,7 @@ from sketchback.models.options import (REPLICATE_OF, TrainOptions, replicate_mod
 from sketchback.models.superres import superres_models
 from sketchback.tools.config import evaluation_plan, hint_models, trained_models
 from sketchback.tools.config import test_sets as poster_sets
-from snakemake_run import REPO, planned_jobs, planned_outputs
+from snakemake_run import REPO, planned_evaluations, planned_jobs, planned_outputs
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 DEMO = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
@@ -152,5 +152,5 @@ def test_adding_a_seed_plans_only_its_training_evaluations_and_the_tables_that_r
                          "ablation_table", "all"}
     new = "results/models/faces_adversarial_seed1"
     assert jobs["train"] == [f"{new}/generator.keras, {new}/history.csv"]
-    assert sorted(job.split("/metrics.csv")[0] for job in jobs["evaluate"]) == [
-        f"results/evaluation/faces_adversarial_seed1/faces/{style}" for style in sorted(config["evaluation"]["styles"])]
+    assert planned_evaluations(jobs) == [
+        f"faces_adversarial_seed1/faces/{style}" for style in sorted(config["evaluation"]["styles"])]

@@ -39,7 +39,7 @@ IN_CI = os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
 WORKFLOW_PROFILE = yaml.safe_load((REPO / "workflow" / "profiles" / "default" / "config.yaml").read_text())
 TRAIN = WORKFLOW_PROFILE["set-resources"]["train"]  # what a training job asks for
 # the TensorFlow jobs, whose threads come from the config (training.threads, evaluation.threads)
-EVALUATE_RULES = {"evaluate", "evaluate_hints", "superres_evaluate"}
+EVALUATE_RULES = {"evaluate", "evaluate_handdrawn", "evaluate_hints", "superres_evaluate"}
 CONFIG_THREADS = {"train", "superres_train"} | EVALUATE_RULES
 FULL_STUDY = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
@@ -202,13 +202,15 @@ def dry_run_resources(workdir: Path, config: Path, env: dict | None = None) -> l
     return jobs
 
 
-def test_every_rule_has_threads_memory_and_runtime(tmp_path):
+@pytest.mark.parametrize("config", ["config.yaml", "demo.yaml"])  # one evaluation job per style, per test set
+def test_every_rule_has_threads_memory_and_runtime(tmp_path, config):
     cmd = [sys.executable, "-m", "snakemake", "--list-rules", "-s", str(SNAKEFILE), "-d", str(tmp_path),
-           "--configfile", str(REPO / "config" / "config.yaml")]
+           "--configfile", str(REPO / "config" / config)]
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     rules = set(re.findall(r"^(\w+)$", result.stdout, re.M)) - {"all"}
     assert {"download", "train", "evaluate"} <= rules
+    assert ("evaluate_handdrawn" in rules) == (config == "demo.yaml")
     assert rules - CONFIG_THREADS <= set(WORKFLOW_PROFILE["set-threads"]), "rules without threads in workflow/profiles/default"
     for rule in rules:
         assert {"mem_mb", "runtime"} <= set(WORKFLOW_PROFILE["set-resources"].get(rule, {})), f"{rule}: no mem_mb/runtime"

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import snakemake_run
-from snakemake_run import REPO, SNAKEFILE, planned_jobs
+from snakemake_run import REPO, SNAKEFILE, planned_evaluations, planned_jobs
 
 from tiny_study import MODELS, STYLES, TINY
 
@@ -62,7 +62,7 @@ def test_demo_dag_makes_every_result(study):
     assert {"loss", "pixel", "feature", "tv", "val_loss"} <= set(history.columns)
     assert (results / "models" / "buildings" / "generator.keras").stat().st_size > 10_000
     assert "initialised from results/models/faces/generator.keras" in (results / "logs" / "train" / "buildings.log").read_text()
-    for log in ("train/faces.log", "evaluate/faces/faces/style.log", "sketch/faces/style/test/000.log"):
+    for log in ("train/faces.log", "evaluate/faces/faces.log", "sketch/faces/style/test/000.log"):
         assert "reproducible mode (deterministic run): oneDNN capped at AVX2" in (results / "logs" / log).read_text(), log
     # the adversarial variant trained against its discriminator; the ablation and SR stage reported
     adversarial = pd.read_csv(results / "models" / "faces_adversarial" / "history.csv")
@@ -102,10 +102,15 @@ def test_changing_one_sketch_method_reruns_only_its_branch(study):
     changed = copy.deepcopy(TINY)
     changed["sketch"]["style"]["max_images"] = 2  # an evaluated style: its sketches, normalised ones, evaluations
     jobs = planned_jobs(snakemake(study, "-n", config=changed))
+    # the ablation's table too: it reads the pencil evaluations, which the evaluation jobs write again
     assert set(jobs) == {"sketch", "normalise", "evaluate", "summarize", "ssim_chart", "cross_style", "poster_grid",
-                         "sketch_examples", "evaluate_hints", "hint_table", "normalise_effect", "all"}
+                         "sketch_examples", "evaluate_hints", "hint_table", "normalise_effect", "ablation_table",
+                         "all"}
     assert jobs["sketch"] and all("/style/" in out for out in jobs["sketch"])
-    assert sorted(out.split("/")[4] for out in jobs["evaluate"]) == sorted(["style", "style_normalised"] * len(MODELS))
+    # one evaluation job per model and test set (evaluation.one_job_per: test_set) scores every style again
+    assert len(jobs["evaluate"]) == len(MODELS)
+    assert planned_evaluations(jobs) == sorted(f"{m}/{'buildings' if m == 'buildings' else 'faces'}/{style}"
+                                               for m in MODELS for style in STYLES)
     changed = copy.deepcopy(TINY)
     changed["sketch"]["xdog"] = {"sigma": 1.1}  # a method no model trains on and no evaluation reads: nothing
     assert planned_jobs(snakemake(study, "-n", config=changed)) == {}
@@ -254,10 +259,13 @@ SCIENCE = [
      | HINT_RULES, EVERY_MODEL),
     ("sketch.xdog.sigma", 1.1, set(), []),  # no model of TINY trains on xdog and no evaluation reads it
     ("datasets.buildings.augment.copies", 1, {"augment"} | RETRAIN | BUILDINGS_ONLY, ["buildings"]),
+    # the tiny study's evaluations are one job per model and test set (evaluation.one_job_per: test_set): a
+    # normalised style's change, or one style fewer, re-evaluates every style, so the ablation's table reruns too
     ("normalise.background", 0.2, {"normalise", "evaluate", "normalise_effect", "sketch_examples", "evaluate_hints",
-                                   "hint_table"} | REPORT, []),
-    ("evaluation.styles", ["pencil", "style"], {"cross_style", "summarize", "ssim_chart", "poster_grid",
-                                               "sketch_examples", "hint_table", "all"}, []),
+                                   "hint_table", "ablation_table"} | REPORT, []),
+    ("evaluation.styles", ["pencil", "style"], {"evaluate", "cross_style", "summarize", "ssim_chart", "poster_grid",
+                                               "sketch_examples", "hint_table", "ablation_table", "all"}, []),
+    ("evaluation.one_job_per", "style", EVALUATIONS - {"evaluate_hints"}, []),  # the hint jobs are cut by style always
     ("models.faces_adversarial.adversarial.weight", 0.02, RETRAIN | {"ablation_figure", "ablation_table", "hint_table"},
      ["faces_adversarial", "faces_adversarial_seed1"]),
     # a new training seed: its training, its evaluations and the tables that read them (the summary's readers)

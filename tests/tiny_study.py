@@ -35,7 +35,8 @@ TINY["superres"].update(models=["buildings", "faces"], epochs=1, patch_size=32, 
 TINY["sketch"]["style"]["max_images"] = 3
 # Three evaluation styles of the demo's four: the style each model trained on, an unseen one and its normalised
 # version (the normaliser's effect needs both). No model here trains on xdog and none is evaluated on it, so the
-# study makes no xdog sketches: one evaluation job per model less, each a TensorFlow process (~8 CPU-s here).
+# study makes no xdog sketches. Its evaluations are one job per model and test set, as the demo's
+# (evaluation.one_job_per: test_set): each job is a TensorFlow process, ~5.5 CPU-s to start here.
 TINY["evaluation"].update(grid_rows=3, hint_strokes=[4], styles=["pencil", "style", "style_normalised"])
 STYLES = TINY["evaluation"]["styles"]
 MODELS = ["faces", "buildings", "faces_hints", "faces_adversarial", "faces_original", "faces_adversarial_seed1"]

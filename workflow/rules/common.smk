@@ -189,14 +189,40 @@ def normalisable_styles_regex():
     return "|".join([*config["sketch"], HANDDRAWN])
 
 
-def handdrawn_datasets_regex():
-    """Wildcard pattern of the datasets whose source ships hand-drawn sketches (CUHK)."""
+def handdrawn_datasets_regex(handdrawn=True):
+    """Wildcard pattern of the datasets whose source ships hand-drawn sketches (CUHK), or (False) of the others."""
     names = [
         name
         for name, spec in config["datasets"].items()
-        if has_handdrawn_sketches(spec["source"]["name"])
+        if has_handdrawn_sketches(spec["source"]["name"]) == handdrawn
     ]
     return names_regex(names)
+
+
+def test_set_styles(handdrawn):
+    """The styles of evaluation.styles a test set comes in, in config order: every one for a set with
+    hand-drawn sketches (CUHK), the simulated ones for the others (see evaluation_styles).
+    """
+    return [
+        style
+        for style in config["evaluation"]["styles"]
+        if handdrawn or base_style(style) != HANDDRAWN
+    ]
+
+
+def test_shards(styles, photos):
+    """Input function: the test set's photo (photos=True) or sketch shards of every style of styles, one
+    style after another (sketchback.evaluation.evaluate.split_by_style pairs them again).
+    """
+
+    def shards(wildcards):
+        return [
+            pair[0 if photos else 1]
+            for style in styles
+            for pair in pairs(wildcards.dataset, style, "test")
+        ]
+
+    return shards
 
 
 def evaluations():
@@ -472,3 +498,18 @@ def ablation_outputs():
         "results/report/ablation.md",
         "results/report/ablation.png",
     ]
+
+
+def evaluation_grids(styles):
+    """The evaluate rules' grid of each style, each a report entry labelled with its model, test set and style."""
+    return [evaluation_grid(style) for style in styles]
+
+
+def evaluation_grid(style):
+    return report(
+        f"results/evaluation/{{model}}/{{dataset}}/{style}/grid.png",
+        caption="../report/grid.rst",
+        category="4 Evaluation",
+        subcategory="{model} model: grids per test set and style",
+        labels={"model": "{model}", "test set": "{dataset}", "sketch": style},
+    )

@@ -9,12 +9,16 @@ from sketchback.models.reproducible import use_portable_cpu
 use_portable_cpu(snakemake.config["training"]["deterministic"], snakemake.config["evaluation"]["threads"])
 
 from sketchback.evaluation.distribution import DistributionOptions
-from sketchback.evaluation.evaluate import evaluate
+from sketchback.evaluation.evaluate import Evaluator, split_by_style
 
 i, w, p, out = snakemake.input, snakemake.wildcards, snakemake.params, snakemake.output
 fid = DistributionOptions(p.fid_network, p.kid_subsets, p.kid_subset_size, p.seed, *i.fid_graph[:1],
                           sha256=snakemake.config["evaluation"]["inception_sha256"])
-evaluate(i.model, list(zip(i.photos, i.sketches)), i.mean, out.metrics, out.grid, model_name=w.model,
-         dataset=w.dataset, method=w.method, grid_rows=p.grid_rows,
-         batch_size=snakemake.config["evaluation"]["batch_size"], vgg_weights=p.vgg_weights, vgg_md5=p.vgg_md5,
-         seed=p.seed, distribution=fid, out_distribution=out.distribution)
+evaluator = Evaluator(i.model, i.mean, model_name=w.model, dataset=w.dataset, grid_rows=p.grid_rows,
+                      batch_size=snakemake.config["evaluation"]["batch_size"], vgg_weights=p.vgg_weights,
+                      vgg_md5=p.vgg_md5, seed=p.seed, distribution=fid)
+photos, sketches = split_by_style(i.photos, p.styles), split_by_style(i.sketches, p.styles)
+# one style (evaluation.one_job_per: style, each output a path) or every style of the test set (lists)
+outputs = ([x] if isinstance(x, str) else x for x in (out.metrics, out.grids, out.distributions))
+for style, metrics, grid, distribution in zip(p.styles, *outputs):
+    evaluator(list(zip(photos[style], sketches[style])), metrics, grid, method=style, out_distribution=distribution)

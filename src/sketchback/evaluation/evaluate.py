@@ -2,7 +2,8 @@
 
 * ``evaluate``: one model on one test set in one sketch style: per-image PSNR, SSIM and VGG
   feature distance of the prediction and of two baselines (the sketch itself as a grey image, the
-  mean training photo), and a grid of sketch | prediction | ground truth.
+  mean training photo), and a grid of sketch | prediction | ground truth; ``Evaluator`` does the same
+  for several styles of one test set with the model and networks loaded once.
 * ``summarize``: each set's means with 95% bootstrap confidence intervals.
 * ``write_cross_style``: the cross-style matrix, every model on every sketch style of its test
   sets (the style it was trained on and the others), as a table and a heat map.
@@ -133,6 +134,76 @@ def _load_pair(photo_path: str | Path, sketch_path: str | Path) -> tuple[np.ndar
     return sketches, images, names
 
 
+class Evaluator:
+    """One model on one test set, loaded once and scored in as many sketch styles and hint counts as asked.
+
+    The generator, the feature distance's VGG16 ``block2_conv2`` (``vgg_weights``: a notop weights file, or
+    "random": seeded random filters, ``seed``), the FID/KID feature network (``distribution``, optional)
+    and the mean training photo are loaded when it is made; each call scores one style (one hint count)
+    and writes its files, as :func:`evaluate` does. An evaluation job runs every style of its test set
+    this way: TensorFlow, the model and the networks start once, not once per style.
+    """
+
+    def __init__(self, model_path: str | Path, mean_image_path: str | Path, *, model_name: str, dataset: str,
+                 grid_rows: int = 8, batch_size: int = 16, vgg_weights: str = "random", vgg_md5: str | None = None,
+                 seed: int = 0, hint_params: dict | None = None, distribution: DistributionOptions | None = None):
+        from sketchback.vgg import vgg_feature_extractor
+
+        self.model_path, self.mean_image_path = model_path, mean_image_path
+        self.model_name, self.dataset, self.grid_rows, self.batch_size = model_name, dataset, grid_rows, batch_size
+        self.seed, self.hint_params, self.distribution = seed, hint_params, distribution
+        self.generator = load_generator(model_path)
+        self.extractor = vgg_feature_extractor(vgg_weights, vgg_md5, seed)
+        self.network = None if distribution is None else feature_network(distribution)
+        self.mean = np.load(mean_image_path).astype(np.float32)
+
+    def __call__(self, test_pairs: list, out_csv: str | Path, out_grid: str | Path, *, method: str,
+                 hint_strokes: int = 0, out_distribution: str | Path | None = None) -> pd.DataFrame:
+        """Score the test pairs of one style (see :func:`evaluate`); returns the per-image metrics."""
+        _check_outputs(self.distribution, out_distribution)
+        if not test_pairs:
+            raise ValueError(f"{self.dataset}/{method}: no test shards to evaluate")
+        if hint_strokes and not takes_hints(self.generator):
+            raise ValueError(f"{self.model_path} is a sketch-only model (1 input channel); it cannot take "
+                             f"{hint_strokes} colour hints: evaluate hint counts only for models with "
+                             f"models.<name>.hints")
+        set_features = None if self.network is None else SetFeatures(self.network)
+        name, dataset, mean = self.model_name, self.dataset, self.mean
+        frames, grid = [], []
+        keys = {"model": name, "dataset": dataset, "method": method, "hints": hint_strokes}
+        for k, (photo_path, sketch_path) in enumerate(test_pairs, 1):
+            sketches_u8, photos_u8, names = _load_pair(photo_path, sketch_path)
+            if len(names) == 0:
+                continue
+            if mean.shape != photos_u8.shape[1:]:
+                raise ValueError(f"{self.mean_image_path} is {mean.shape} but the test photos of {photo_path} are "
+                                 f"{photos_u8.shape[1:]}; rerun mean_image for {dataset}")
+            frame = pd.DataFrame({**keys, "image": names})
+            hints = (_test_hints(photo_path, photos_u8, hint_strokes, self.hint_params, self.seed)
+                     if hint_strokes else None)
+            predictions = _predict_and_score(frame, self.generator, sketches_u8, photos_u8, mean, self.extractor,
+                                             self.batch_size, hints)
+            if set_features is not None:
+                set_features.add(predictions, photos_u8, images_per_call(self.batch_size, *photos_u8.shape[1:3]))
+            frames.append(frame)
+            _add_grid_rows(grid, self.grid_rows, sketches_u8, hints, predictions, photos_u8)
+            del predictions, sketches_u8, photos_u8  # freed before the next shard is loaded
+            log.info("%s on %s/%s: shard %d/%d, %d images, mean SSIM %.3f", name, dataset, method, k,
+                     len(test_pairs), len(names), frame["ssim_prediction"].mean())
+        if not frames:
+            raise ValueError(f"{dataset}/{method}: the test shards hold no images "
+                             f"({', '.join(str(s) for _, s in test_pairs)})")
+        per_image = pd.concat(frames, ignore_index=True)
+        with atomic_path(out_csv) as tmp:
+            per_image.to_csv(tmp, index=False)
+        _save_grid(out_grid, grid, self.grid_rows, f"{name} model on {dataset} / {style_label(method)} sketches",
+                   hint_strokes)
+        if set_features is not None:
+            set_features.write(out_distribution, self.distribution, **keys)
+        _log_means(per_image, f"{name} on {dataset}/{method}")
+        return per_image
+
+
 def evaluate(model_path: str | Path, test_pairs: list, mean_image_path: str | Path, out_csv: str | Path,
              out_grid: str | Path, *, model_name: str, dataset: str, method: str, grid_rows: int = 8,
              batch_size: int = 16, vgg_weights: str = "random", vgg_md5: str | None = None,
@@ -153,54 +224,29 @@ def evaluate(model_path: str | Path, test_pairs: list, mean_image_path: str | Pa
     ``colour_error_{estimator}`` (mean CIEDE2000). Every CSV has a ``hints`` column (the count).
 
     With ``distribution`` (``sketchback.evaluation.distribution``), the set's FID and KID of the predictions
-    against their photos go to ``out_distribution``.
+    against their photos go to ``out_distribution``. Several styles of one test set: :class:`Evaluator`.
     """
-    from sketchback.vgg import vgg_feature_extractor
-
-    if not test_pairs:
-        raise ValueError(f"{dataset}/{method}: no test shards to evaluate")
-    generator = _generator_for(model_path, hint_strokes)
-    extractor = vgg_feature_extractor(vgg_weights, vgg_md5, seed)
-    set_features = _set_features(distribution, out_distribution)
-    mean = np.load(mean_image_path).astype(np.float32)
-    frames, grid, keys = [], [], {"model": model_name, "dataset": dataset, "method": method, "hints": hint_strokes}
-    for k, (photo_path, sketch_path) in enumerate(test_pairs, 1):
-        sketches_u8, photos_u8, names = _load_pair(photo_path, sketch_path)
-        if len(names) == 0:
-            continue
-        if mean.shape != photos_u8.shape[1:]:
-            raise ValueError(f"{mean_image_path} is {mean.shape} but the test photos of {photo_path} are "
-                             f"{photos_u8.shape[1:]}; rerun mean_image for {dataset}")
-        frame = pd.DataFrame({**keys, "image": names})
-        hints = _test_hints(photo_path, photos_u8, hint_strokes, hint_params, seed) if hint_strokes else None
-        predictions = _predict_and_score(frame, generator, sketches_u8, photos_u8, mean, extractor, batch_size, hints)
-        if set_features is not None:
-            set_features.add(predictions, photos_u8, images_per_call(batch_size, *photos_u8.shape[1:3]))
-        frames.append(frame)
-        _add_grid_rows(grid, grid_rows, sketches_u8, hints, predictions, photos_u8)
-        del predictions, sketches_u8, photos_u8  # freed before the next shard is loaded
-        log.info("%s on %s/%s: shard %d/%d, %d images, mean SSIM %.3f", model_name, dataset, method, k,
-                 len(test_pairs), len(names), frame["ssim_prediction"].mean())
-    if not frames:
-        raise ValueError(f"{dataset}/{method}: the test shards hold no images ({', '.join(str(s) for _, s in test_pairs)})")
-    per_image = pd.concat(frames, ignore_index=True)
-    with atomic_path(out_csv) as tmp:
-        per_image.to_csv(tmp, index=False)
-    _save_grid(out_grid, grid, grid_rows, f"{model_name} model on {dataset} / {style_label(method)} sketches",
-               hint_strokes)
-    if set_features is not None:
-        set_features.write(out_distribution, distribution, **keys)
-    _log_means(per_image, f"{model_name} on {dataset}/{method}")
-    return per_image
+    _check_outputs(distribution, out_distribution)  # before the model loads
+    evaluator = Evaluator(model_path, mean_image_path, model_name=model_name, dataset=dataset, grid_rows=grid_rows,
+                          batch_size=batch_size, vgg_weights=vgg_weights, vgg_md5=vgg_md5, seed=seed,
+                          hint_params=hint_params, distribution=distribution)
+    return evaluator(test_pairs, out_csv, out_grid, method=method, hint_strokes=hint_strokes,
+                     out_distribution=out_distribution)
 
 
-def _generator_for(model_path, hint_strokes: int):
-    """The generator, refused when it is given colour hints it cannot take."""
-    generator = load_generator(model_path)
-    if hint_strokes and not takes_hints(generator):
-        raise ValueError(f"{model_path} is a sketch-only model (1 input channel); it cannot take {hint_strokes} colour "
-                         f"hints: evaluate hint counts only for models with models.<name>.hints")
-    return generator
+def _check_outputs(distribution: DistributionOptions | None, out_distribution) -> None:
+    """The FID/KID options and their output file come together or not at all."""
+    if (distribution is None) != (out_distribution is None):
+        raise ValueError("evaluate: give distribution (the FID/KID options) and out_distribution together")
+
+
+def split_by_style(paths: list, styles: list[str]) -> dict[str, list]:
+    """Style -> its part of ``paths``: every style's test shards one style after another in ``styles`` order,
+    each style with as many (an evaluation job's flat input list; the styles of a test set share its shards)."""
+    if not styles or len(paths) % len(styles):
+        raise ValueError(f"{len(paths)} test shards cannot be split evenly over the styles {', '.join(styles)}")
+    n = len(paths) // len(styles)
+    return {style: list(paths[k * n:(k + 1) * n]) for k, style in enumerate(styles)}
 
 
 def _save_grid(out_grid, grid: list, grid_rows: int, title: str, hint_strokes: int) -> None:
@@ -210,13 +256,6 @@ def _save_grid(out_grid, grid: list, grid_rows: int, title: str, hint_strokes: i
     title += f" with {hint_strokes} colour hints" if hint_strokes else ""
     labels = GRID_LABELS[:1] + [f"{hint_strokes} hints"] * bool(hint_strokes) + GRID_LABELS[1:]
     save_png(out_grid, evaluation_grid([np.concatenate(c) for c in zip(*grid)], labels, max_rows=grid_rows, title=title))
-
-
-def _set_features(distribution: DistributionOptions | None, out_path) -> SetFeatures | None:
-    """The accumulator of the set-level features (None: no FID/KID asked for); both arguments or neither."""
-    if (distribution is None) != (out_path is None):
-        raise ValueError("evaluate: give distribution (the FID/KID options) and out_distribution together")
-    return None if distribution is None else SetFeatures(feature_network(distribution))
 
 
 def _log_means(per_image: pd.DataFrame, what: str) -> None:
