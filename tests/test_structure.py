@@ -180,7 +180,8 @@ def reaches_tensorflow(imports: set[str], graph: dict[str, set[str]], trees: dic
 def test_every_job_that_can_start_tensorflow_sets_the_reproducible_mode_first():
     """A deterministic run is byte-identical on another CPU only if the mode is set before TensorFlow
     starts (it reads the variables once): every workflow script that can reach TensorFlow calls
-    use_portable_cpu right after setting up its log, before importing anything else of ours."""
+    start_tensorflow_job (the mode, then sketchback.models.startup's skipped imports) right after setting up
+    its log, before importing anything else of ours."""
     trees = modules()
     graph = {name: imported(name, tree, set(trees)) for name, tree in trees.items()}
     missing, late = [], []
@@ -188,10 +189,10 @@ def test_every_job_that_can_start_tensorflow_sets_the_reproducible_mode_first():
     for script in scripts:
         body = ast.parse(script.read_text()).body
         calls = [i for i, node in enumerate(body) if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
-                 and getattr(node.value.func, "id", "") == "use_portable_cpu"]
+                 and getattr(node.value.func, "id", "") == "start_tensorflow_job"]
         ours = [i for i, node in enumerate(body) if isinstance(node, ast.ImportFrom) and node.module
                 and node.module.startswith("sketchback.") and node.module not in ("sketchback.logs",
-                                                                                    "sketchback.models.reproducible")]
+                                                                                    "sketchback.models.startup")]
         if not reaches_tensorflow(imported("script", ast.Module(body=body, type_ignores=[]), set(trees)), graph, trees):
             continue
         if not calls:

@@ -3,10 +3,11 @@ from sketchback.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-# Before TensorFlow starts: a deterministic run gives the same bytes on another CPU (docs/benchmarks.md).
-from sketchback.models.reproducible import use_portable_cpu
+# Before TensorFlow starts: a deterministic run gives the same bytes on another CPU (docs/benchmarks.md),
+# and TensorFlow skips the optional imports no job uses (sketchback.models.startup).
+from sketchback.models.startup import start_tensorflow_job
 
-use_portable_cpu(snakemake.config["training"]["deterministic"], snakemake.config["evaluation"]["threads"])
+start_tensorflow_job(snakemake.config["training"]["deterministic"], snakemake.config["evaluation"]["threads"])
 
 from sketchback.evaluation.distribution import DistributionOptions
 from sketchback.evaluation.evaluate import Evaluator, split_by_style
