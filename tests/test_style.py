@@ -227,6 +227,7 @@ def test_dag_pairs_style_shards_with_themselves_and_fetches_real_weights(tmp_pat
     config["datasets"]["faces"]["sketch_methods"] = ["pencil", "xdog", "style"]
     weights = "resources/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
     config["sketch"]["style"] = {"max_images": 4, "vgg_weights": weights}
+    config["evaluation"]["one_job_per"] = "style"  # the style's evaluation alone, as a job of its own
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(repo / "workflow" / "Snakefile"), "-d", str(tmp_path),
