@@ -10,6 +10,7 @@ from sketchback.tools.config import (
     hint_models,
     normaliser_params,
     released_models,
+    styles_of_test_sets,
     test_sets,
     trained_models,
 )
@@ -200,14 +201,8 @@ def handdrawn_datasets_regex(handdrawn=True):
 
 
 def test_set_styles(handdrawn):
-    """The styles of evaluation.styles a test set comes in, in config order: every one for a set with
-    hand-drawn sketches (CUHK), the simulated ones for the others (see evaluation_styles).
-    """
-    return [
-        style
-        for style in config["evaluation"]["styles"]
-        if handdrawn or base_style(style) != HANDDRAWN
-    ]
+    """The styles of evaluation.styles a test set with (handdrawn=True) or without hand-drawn sketches comes in."""
+    return styles_of_test_sets(config, handdrawn)
 
 
 def test_shards(styles, photos):

@@ -26,7 +26,12 @@ def base_style(style: str) -> str:
 
 def evaluation_styles(config: dict, dataset: str) -> list[str]:
     """The styles of ``evaluation.styles`` that test set ``dataset`` comes in, in config order."""
-    handdrawn = has_handdrawn_sketches(config["datasets"][dataset]["source"]["name"])
+    return styles_of_test_sets(config, has_handdrawn_sketches(config["datasets"][dataset]["source"]["name"]))
+
+
+def styles_of_test_sets(config: dict, handdrawn: bool) -> list[str]:
+    """The styles of ``evaluation.styles`` a test set comes in, in config order: every one for a set with
+    hand-drawn sketches (``handdrawn``: CUHK), the simulated ones for the others."""
     return [s for s in config["evaluation"]["styles"] if base_style(s) != HANDDRAWN or handdrawn]
 
 
