@@ -334,6 +334,22 @@ def fid_graph(wildcards):
     return [INCEPTION_GRAPH] if network == "inception" else []
 
 
+def scoring_params():
+    """The params every evaluation job (evaluate, evaluate_handdrawn, evaluate_hints) passes to its
+    script: the grid's rows, the feature distance's VGG16, the seed, and FID/KID's settings.
+    """
+    evaluation, training = config["evaluation"], config["training"]
+    return {
+        "grid_rows": evaluation["grid_rows"],
+        "vgg_weights": training["vgg_weights"],
+        "vgg_md5": training["vgg_md5"],
+        "seed": config["seed"],
+        "fid_network": evaluation["fid_network"],
+        "kid_subsets": evaluation["kid_subsets"],
+        "kid_subset_size": evaluation["kid_subset_size"],
+    }
+
+
 def evaluation_metrics():
     """Every evaluation's metrics.csv: each model, test set and style, and each hint count."""
     return [

@@ -32,14 +32,8 @@ if config["evaluation"]["one_job_per"] == "style":
             "results/benchmarks/evaluate/{model}/{dataset}/{method}.tsv"
         threads: config["evaluation"]["threads"]
         params:
+            **scoring_params(),
             styles=lambda wc: [wc.method],
-            grid_rows=config["evaluation"]["grid_rows"],
-            vgg_weights=config["training"]["vgg_weights"],
-            vgg_md5=config["training"]["vgg_md5"],
-            seed=config["seed"],
-            fid_network=config["evaluation"]["fid_network"],
-            kid_subsets=config["evaluation"]["kid_subsets"],
-            kid_subset_size=config["evaluation"]["kid_subset_size"],
         script:
             "../scripts/evaluate.py"
 
@@ -73,14 +67,8 @@ else:
             dataset=handdrawn_datasets_regex(False),
         threads: config["evaluation"]["threads"]
         params:
+            **scoring_params(),
             styles=test_set_styles(False),
-            grid_rows=config["evaluation"]["grid_rows"],
-            vgg_weights=config["training"]["vgg_weights"],
-            vgg_md5=config["training"]["vgg_md5"],
-            seed=config["seed"],
-            fid_network=config["evaluation"]["fid_network"],
-            kid_subsets=config["evaluation"]["kid_subsets"],
-            kid_subset_size=config["evaluation"]["kid_subset_size"],
         script:
             "../scripts/evaluate.py"
 
@@ -109,14 +97,8 @@ else:
         wildcard_constraints:
             dataset=handdrawn_datasets_regex(True),
         params:
+            **scoring_params(),
             styles=test_set_styles(True),
-            grid_rows=config["evaluation"]["grid_rows"],
-            vgg_weights=config["training"]["vgg_weights"],
-            vgg_md5=config["training"]["vgg_md5"],
-            seed=config["seed"],
-            fid_network=config["evaluation"]["fid_network"],
-            kid_subsets=config["evaluation"]["kid_subsets"],
-            kid_subset_size=config["evaluation"]["kid_subset_size"],
 
 
 # A model with colour hints (models.<name>.hints) also meets each test set and style with each count
@@ -151,14 +133,8 @@ rule evaluate_hints:
         "results/benchmarks/evaluate_hints/{model}/{dataset}/{method}.tsv"
     threads: config["evaluation"]["threads"]
     params:
+        **scoring_params(),
         counts=config["evaluation"]["hint_strokes"],
         hint_params=lambda wc: config["models"][wc.model]["hints"],
-        grid_rows=config["evaluation"]["grid_rows"],
-        vgg_weights=config["training"]["vgg_weights"],
-        vgg_md5=config["training"]["vgg_md5"],
-        seed=config["seed"],
-        fid_network=config["evaluation"]["fid_network"],
-        kid_subsets=config["evaluation"]["kid_subsets"],
-        kid_subset_size=config["evaluation"]["kid_subset_size"],
     script:
         "../scripts/evaluate_hints.py"
