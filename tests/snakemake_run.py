@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import snakemake_forks
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,9 +40,13 @@ def snakemake_command(workdir: Path, config: dict | str | Path | None, *args: st
 def snakemake(workdir: Path, config: dict | str | Path | None, *args: str, timeout: int = 900,
               env: dict | None = None) -> subprocess.CompletedProcess:
     """Run Snakemake (from the repository root) with ``args``; see ``snakemake_command`` for
-    ``config``. env: variables added to the environment."""
-    return subprocess.run(snakemake_command(workdir, config, *args), cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+    ``config``. env: variables added to the environment. A dry run (``-n``) is forked from a process
+    that has imported Snakemake already (tests/snakemake_forks.py); any other run is a process of its own."""
+    command = snakemake_command(workdir, config, *args)
+    environment = {**os.environ, **(env or {})}
+    if "-n" in args or "--dry-run" in args:
+        return snakemake_forks.run(command[3:], REPO, environment, timeout)
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=environment)
 
 
 def planned(result: subprocess.CompletedProcess) -> dict[str, int]:
